@@ -1,0 +1,1 @@
+"""Command modules of the ``libedge`` CLI that belong to the edge agent's layer."""
