@@ -26,19 +26,28 @@ def test_layer_contracts_are_kept() -> None:
     assert "0 broken" in proc.stdout
 
 
-def test_contracts_catch_an_upward_import(tmp_path: Path) -> None:
-    """The same contracts, run over a copy where hardware imports edge_agent, report it broken."""
+def test_contracts_catch_violations(tmp_path: Path) -> None:
+    """The same contracts, run over a copy that breaks each of them, report every break."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    for package in config["root_packages"]:
+    roots = config["root_packages"]
+    for package in roots:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    (tmp_path / "hardware" / "feig.py").write_text("")
-    (tmp_path / "hardware" / "reader.py").write_text("")
-    (tmp_path / "hardware" / "bad.py").write_text("import edge_agent\n")
-    (tmp_path / "simulators" / "bad.py").write_text("import hardware.feig\n")
+    # An upward import breaks the layers contract.
+    (tmp_path / "hardware" / "up.py").write_text("import edge_agent\n")
+    expected = ["hardware.up -> edge_agent"]
+    # Each forbidden contract gets an import of its first forbidden module from its first source.
+    for index, contract in enumerate(config["contracts"]):
+        if contract["type"] != "forbidden":
+            continue
+        source, target = contract["source_modules"][0], contract["forbidden_modules"][0]
+        if target.split(".")[0] in roots and "." in target:
+            (tmp_path / Path(*target.split("."))).with_suffix(".py").write_text("")
+        (tmp_path / source / f"bad{index}.py").write_text(f"import {target}\n")
+        expected.append(f"{source}.bad{index} -> {target}")
     lines = [
         "[importlinter]",
-        "root_packages =\n    " + "\n    ".join(config["root_packages"]),
+        "root_packages =\n    " + "\n    ".join(roots),
         f"include_external_packages = {config['include_external_packages']}",
     ]
     for index, contract in enumerate(config["contracts"]):
@@ -62,5 +71,6 @@ def test_contracts_catch_an_upward_import(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "hardware.bad -> edge_agent" in proc.stdout
-    assert "simulators.bad -> hardware.feig" in proc.stdout
+    for line in expected:
+        assert line in proc.stdout, line
+    assert f"{len(config['contracts'])} broken" in proc.stdout
