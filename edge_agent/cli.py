@@ -28,6 +28,8 @@ from typing import Protocol, cast
 COMMANDS: Mapping[str, str] = {
     "config": "edge_agent.commands.config_cmd",
     "contract": "edge_agent.commands.contract_cmd",
+    "rfid": "hardware.rfid_cli",
+    "sim": "simulators.cli",
 }
 
 

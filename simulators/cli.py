@@ -10,7 +10,9 @@ from edge_agent.cli import dispatch
 HELP = "run a simulated device or the simulated central library system"
 
 #: Simulators: name -> command module (see edge_agent.cli for the module contract).
-SIMULATORS: Mapping[str, str] = {}
+SIMULATORS: Mapping[str, str] = {
+    "reader": "simulators.reader.cli",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
