@@ -30,6 +30,7 @@ COMMANDS: Mapping[str, str] = {
     "contract": "edge_agent.commands.contract_cmd",
     "rfid": "hardware.rfid_cli",
     "sim": "simulators.cli",
+    "hw": "edge_agent.commands.hw_cmd",
 }
 
 

@@ -105,7 +105,9 @@ class DevicesSettings(_Section):
     card_number_pattern: str = Field(
         r"^[0-9A-Za-z]{4,20}$", description="Regular expression a patron card number must match."
     )
-    card_check_digit: Literal["none", "luhn", "mod10"] = "none"
+    card_check_digit: Literal["none", "luhn", "mod10", "gs1", "mod11"] = Field(
+        "none", description="luhn (= mod10, Codabar library cards), gs1, or ISO 7064 mod11."
+    )
     printer: str | None = Field(
         None, description="ESC/POS receipt printer, e.g. tcp://10.0.0.9:9100"
     )

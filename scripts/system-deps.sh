@@ -6,10 +6,13 @@
 #                        what Kivy's bundled SDL2 loads at run time (offscreen too)
 #   espeak-ng            spoken prompts at the kiosk (used when present)
 #   fonts-dejavu-core    a font with full Vietnamese coverage for receipts
+#   libusb-1.0-0         nfcpy's USB card readers and USB receipt printers
+#   tesseract-ocr tesseract-ocr-vie zbar-tools
+#                        the tests read printed receipts back as a patron would (OCR, QR)
 # Only missing packages are installed; with nothing missing this is a no-op and needs no root.
 set -euo pipefail
 packages=(mosquitto python3-venv libgl1 libegl1 libgles2 libgl1-mesa-dri libmtdev1 espeak-ng
-          fonts-dejavu-core)
+          fonts-dejavu-core libusb-1.0-0 tesseract-ocr tesseract-ocr-vie zbar-tools)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

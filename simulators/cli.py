@@ -12,6 +12,9 @@ HELP = "run a simulated device or the simulated central library system"
 #: Simulators: name -> command module (see edge_agent.cli for the module contract).
 SIMULATORS: Mapping[str, str] = {
     "reader": "simulators.reader.cli",
+    "card": "simulators.card",
+    "printer": "simulators.printer.cli",
+    "scanner": "simulators.scanner",
 }
 
 
