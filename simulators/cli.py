@@ -15,6 +15,7 @@ SIMULATORS: Mapping[str, str] = {
     "card": "simulators.card",
     "printer": "simulators.printer.cli",
     "scanner": "simulators.scanner",
+    "central": "simulators.central.cli",
 }
 
 
