@@ -74,13 +74,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record.
+
+    A plain StreamHandler keeps the stream it was given; when a test harness (or a daemon)
+    swaps stderr later, that stream may be closed, and every record would then fail.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """Ignore: the stream is always the current stderr."""
+
+
 def setup_logging(
     fmt: Literal["human", "json"] = "human",
     level: int | str = logging.INFO,
     stream: TextIO | None = None,
 ) -> logging.Handler:
     """Send every logger's records to ``stream`` (stderr) in the chosen format, secrets scrubbed."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream else _CurrentStderr()
     handler.addFilter(SecretScrubber())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

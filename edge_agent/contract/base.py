@@ -23,6 +23,7 @@ __all__ = [
     "Versioned",
     "WireModel",
     "decode",
+    "describe_errors",
 ]
 
 #: The version of this contract. A change that a consumer of version 1 could misread bumps it.

@@ -99,7 +99,7 @@ class DeviceStatus(Versioned):
 class RejectedEvent(WireModel):
     """An event central will never accept (it failed validation): the device dead-letters it."""
 
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=2**63 - 1)
     reason: str = Field(max_length=500)
 
 

@@ -65,6 +65,7 @@ class RefusalReason(StrEnum):
     INCOMPLETE_SET = "incomplete_set"
     NOT_FOR_OFFLINE = "not_for_offline"
     RENEWAL_LIMIT = "renewal_limit"
+    NOT_ON_LOAN_TO_PATRON = "not_on_loan_to_patron"
     SECURITY_FAILURE = "security_failure"
     FOREIGN_ITEM = "foreign_item"
     CENTRAL_UNREACHABLE = "central_unreachable"
@@ -185,7 +186,9 @@ class Envelope(Versioned):
     device_id: DeviceId
     device_kind: DeviceKind
     seq: int = Field(
-        ge=1, description="Per-device sequence number, allocated at commit, never reset."
+        ge=1,
+        le=2**63 - 1,  # what SQLite and every consumer's integer column can hold
+        description="Per-device sequence number, allocated at commit, never reset.",
     )
     time: AwareDatetime = Field(description="When the event happened, by the device's clock.")
     clock_trusted: bool = Field(
