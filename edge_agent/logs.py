@@ -81,7 +81,7 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
     swaps stderr later, that stream may be closed, and every record would then fail.
     """
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         """The current standard error."""
         return sys.stderr
