@@ -7,6 +7,8 @@ response topics and correlation data need it) with paho-mqtt 2.x's VERSION2 call
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import urllib.parse
 from dataclasses import dataclass
@@ -53,6 +55,17 @@ def parse_broker_url(url: str) -> BrokerAddress:
     return BrokerAddress(parsed.hostname, port or (8883 if tls else 1883), tls)
 
 
+def _no_delay(_client: mqtt.Client, _userdata: object, sock: object) -> None:
+    """Switch Nagle's algorithm off on every connection paho opens.
+
+    Receipts and answers are small packets; with Nagle on, each waits for the peer's delayed
+    ACK (~40 ms), which put ~0.9 s on a 10-item kiosk checkout that asks central per item.
+    """
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def make_client(
     client_id: str,
     address: BrokerAddress,
@@ -75,6 +88,7 @@ def make_client(
         client.tls_set(ca_certs=str(ca_file) if ca_file else None)
     # paho's outgoing queue is unlimited by default; a stuck broker must not eat the memory.
     client.max_queued_messages_set(10_000)
+    client.on_socket_open = _no_delay
     client.reconnect_delay_set(min_delay=1, max_delay=10)
     return client
 

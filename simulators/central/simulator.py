@@ -419,8 +419,9 @@ class CentralSimulator(CentralQueries):
     def _after_commit(self, result: PassResult, batch: list[Any]) -> None:
         for key, draft in sorted(result.receipts.items()):
             receipt = draft.build(key, result.now)
-            self._publish(receipt_topic(*key), receipt.model_dump_json())
+            # Counted before it goes out, so whoever holds the receipt sees it counted.
             self._count("receipts_sent")
+            self._publish(receipt_topic(*key), receipt.model_dump_json())
         self._ack(batch)
         for message in result.misrouted:
             self._requests_q.put(message)
@@ -484,8 +485,9 @@ class CentralSimulator(CentralQueries):
                 properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
                 if reply.correlation is not None:
                     properties.CorrelationData = reply.correlation
-                self._publish(reply.topic, reply.response.model_dump_json(), properties=properties)
+                # Counted before it goes out, so whoever holds the answer sees it counted.
                 self._count(f"requests:{reply.op}:{reply.response.outcome}")
+                self._publish(reply.topic, reply.response.model_dump_json(), properties=properties)
                 if reply.device not in self._known_devices:
                     self._known_devices.add(reply.device)
                     self._events_q.put(SeenDevice(*reply.device))

@@ -151,6 +151,8 @@ class MosquittoBroker:
             # Large in-flight windows and backlogs are what the tests exercise; no silent caps.
             "max_queued_messages 0",
             "max_inflight_messages 0",
+            # Small request/response packets would otherwise wait ~40 ms for delayed ACKs.
+            "set_tcp_nodelay true",
         ]
         if self.persistence:
             lines += [
