@@ -31,6 +31,7 @@ COMMANDS: Mapping[str, str] = {
     "rfid": "hardware.rfid_cli",
     "sim": "simulators.cli",
     "hw": "edge_agent.commands.hw_cmd",
+    "agent": "edge_agent.commands.agent_cmd",
 }
 
 

@@ -142,6 +142,16 @@ class BrokerSettings(_Section):
     cert_file: Path | None = Field(None, description="Client certificate (CN = device id).")
     key_file: Path | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        le=2**32 - 1,
+        description="MQTT v5 Session Expiry Interval: the broker keeps receipts for this long.",
+    )
+    reconnect_min_s: float = Field(
+        0.5, gt=0, description="First reconnect delay; doubles (with jitter) on each failure."
+    )
+    reconnect_max_s: float = Field(60.0, gt=0, description="Longest reconnect delay.")
 
 
 class AgentSettings(_Section):
@@ -164,6 +174,14 @@ class AgentSettings(_Section):
     )
     resend_after_s: float = Field(30.0, gt=0, description="Re-send an event unconfirmed this long.")
     request_timeout_s: float = Field(3.0, gt=0, description="Then the kiosk is told 'offline'.")
+    receipt_window: int = Field(
+        2000,
+        ge=1,
+        description="Events sent but not yet confirmed by central before sending pauses.",
+    )
+    status_interval_s: float = Field(
+        60.0, gt=0, description="How often the retained device status is refreshed."
+    )
 
 
 class OfflinePolicy(_Section):
