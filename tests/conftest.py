@@ -51,6 +51,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     instance.stop()
 
 
+@pytest.fixture(scope="module")
+def module_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A broker for one test module alone, for tests that must not see other modules' retained
+    messages (Mosquitto hands retained messages even to new shared subscribers)."""
+    instance = _new_broker(tmp_path_factory.mktemp("module-broker"), persistence=False)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
 @pytest.fixture
 def fresh_broker(tmp_path: Path) -> Iterator[Broker]:
     """A broker of this test's own, which the test may stop, kill and restart."""

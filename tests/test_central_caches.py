@@ -32,6 +32,12 @@ from tests.test_central_common import (
 )
 
 
+@pytest.fixture(scope="module")
+def broker(module_broker: MosquittoBroker) -> MosquittoBroker:
+    """This module's own broker: other modules' retained messages cannot reach central here."""
+    return module_broker
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0

@@ -30,6 +30,13 @@ from tests.test_central_common import (
     write_seed,
 )
 
+
+@pytest.fixture(scope="module")
+def broker(module_broker: MosquittoBroker) -> MosquittoBroker:
+    """This module's own broker: other modules' retained messages cannot reach central here."""
+    return module_broker
+
+
 LIBEDGE = Path(sys.executable).with_name("libedge")
 
 

@@ -33,6 +33,12 @@ from tests.test_central_common import (
 pytestmark = pytest.mark.broker
 
 
+@pytest.fixture(scope="module")
+def broker(module_broker: MosquittoBroker) -> MosquittoBroker:
+    """This module's own broker: other modules' retained messages cannot reach central here."""
+    return module_broker
+
+
 @pytest.fixture
 def lib() -> str:
     return unique_library()
