@@ -34,10 +34,12 @@ import json, sys, signal, time
 from edge_agent.outbox import SqliteOutbox
 outbox = SqliteOutbox(sys.argv[1])
 device = sys.argv[2]
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+stopping = []
+# Stop between appends, never inside one: every committed seq must reach the pipe.
+signal.signal(signal.SIGTERM, lambda *a: stopping.append(True))
 try:
     i = 0
-    while True:
+    while not stopping:
         i += 1
         event = outbox.append(device, "checkin", json.dumps({"type": "checkin", "item_id": f"K{i}"}))
         sys.stdout.write(f"{event.seq}\\n")
