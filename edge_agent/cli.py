@@ -26,12 +26,13 @@ from typing import Protocol, cast
 
 #: Top-level commands: name -> module implementing it.
 COMMANDS: Mapping[str, str] = {
+    "agent": "edge_agent.commands.agent_cmd",
     "config": "edge_agent.commands.config_cmd",
     "contract": "edge_agent.commands.contract_cmd",
+    "gate": "gate.cli",
+    "hw": "edge_agent.commands.hw_cmd",
     "rfid": "hardware.rfid_cli",
     "sim": "simulators.cli",
-    "hw": "edge_agent.commands.hw_cmd",
-    "agent": "edge_agent.commands.agent_cmd",
 }
 
 

@@ -212,7 +212,53 @@ class GateSettings(_Section):
 
     quiet_time_s: float = Field(2.0, gt=0, description="A pass ends after this long unseen.")
     visitor_interval_s: int = Field(3600, ge=60, description="Visitor counts are sent this often.")
-    agent_url: str = Field("http://127.0.0.1:8080", description="The local edge agent's API.")
+    agent_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="The local edge agent: its API (http://…), or its database file "
+        "(sqlite:///var/agent.sqlite) when the gate hands events over through the file.",
+    )
+    alarm_duration_s: float = Field(
+        3.0, gt=0, le=60, description="Light and sound stay on this long after the last trigger."
+    )
+    identify_before_alarm: bool = Field(
+        True,
+        description="Read a secured tag the gate does not know before alarming (tens of ms), "
+        "so foreign items, patron cards and loans whose tag could not be switched stay silent; "
+        "false alarms from the AFI/EAS alone (fastest).",
+    )
+    identify_blocks: int = Field(
+        8, ge=1, le=64, description="Blocks read first to identify a tag (the rest only if needed)."
+    )
+    full_scan_every: int = Field(
+        4,
+        ge=0,
+        description="Every Nth poll also lists unsecured tags, so an item the cache says is "
+        "back on the shelf is caught (0: never). With use_eas every poll lists all tags.",
+    )
+    reader_timeout_s: float = Field(
+        0.3, gt=0, le=5, description="Longest wait for one reader reply before it counts as lost."
+    )
+    turn_groups: list[list[int]] = Field(
+        default_factory=list,
+        description="Readers (indexes into devices.gate_readers) that take turns because their "
+        "fields overlap; each group is polled by its own thread. Empty: all readers take turns.",
+    )
+    antenna_names: list[str] = Field(
+        default_factory=list,
+        description="Names for devices.gate_readers in events (default antenna-1, antenna-2, …).",
+    )
+    data_dir: Path = Field(
+        Path("var/gate"), description="The gate's hand-over queue and health file."
+    )
+    handover_max_events: int = Field(
+        100_000, ge=100, description="Events kept for the agent before the queue reports full."
+    )
+    cache_refresh_s: float = Field(
+        60.0, gt=0, description="How often the item states are fetched from the edge agent."
+    )
+    health_interval_s: float = Field(
+        10.0, gt=0, description="How often the health snapshot is written and reported."
+    )
 
 
 class LibedgeSettings(BaseSettings):

@@ -12,10 +12,11 @@ HELP = "run a simulated device or the simulated central library system"
 #: Simulators: name -> command module (see edge_agent.cli for the module contract).
 SIMULATORS: Mapping[str, str] = {
     "reader": "simulators.reader.cli",
+    "central": "simulators.central.cli",
     "card": "simulators.card",
+    "gate-traffic": "simulators.gate_traffic",
     "printer": "simulators.printer.cli",
     "scanner": "simulators.scanner",
-    "central": "simulators.central.cli",
 }
 
 

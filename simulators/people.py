@@ -87,6 +87,9 @@ class SimulatedPeopleCounter:
         """Stop serving."""
         self._stop.set()
         self.disconnect_clients()
+        with contextlib.suppress(OSError):
+            # close() alone does not wake a thread blocked in accept(); shutdown() does.
+            self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
         self._thread.join(5)
 

@@ -1,0 +1,439 @@
+"""Gate benchmark: alarm latency, sustained read capacity and memory of the gate agent.
+
+The simulated readers run in a child process (as real readers are separate hardware), on
+TCP loopback; the gate runs in this process, or as ``libedge gate run`` for the memory
+figure. Figures, all measured in this run:
+
+* ``latency_inventory``: air time on, single unissued items passing one after another, so the
+  antenna delivers about 200 tag reads/s. Per alarm, from the moment the inventory reply's
+  last byte was read (``TimedPort``) to the moment ``RecordingAlarm`` switched the output on
+  (both ``perf_counter_ns``), with ``identify_before_alarm = false``: the decision is taken
+  from the inventory (AFI) alone. Target: p99 <= 5 ms.
+* ``latency_identify_first``: the same with ``identify_before_alarm = true`` (the default):
+  a secured tag the gate does not know is read before the alarm, so foreign items, patron
+  cards and unswitched loans stay silent. ``from_inventory`` includes that read's exchange
+  (its air time is the simulator's sleep); ``software`` is measured from the read's reply.
+* ``capacity``: air time off, 40 secured tags in the field of two antennas that take turns;
+  tag reads merged per second over the run, with the gate's own figures showing it kept up
+  (every reply handled before the next request, no exchange failed, no notices waiting).
+  Baseline in the same run: a bare ``FeigReader.inventory()`` loop on the same readers and
+  tags (driver only). Target: >= 10,000 reads/s. ``capacity_churn``: visitors with bags of
+  five, every tag read 20 times, new passes, probes and identifying reads included; the rate
+  is over the traffic's run time, so the simulator's own pace (one visitor after another)
+  limits it as much as the gate does.
+* ``rss``: ``libedge gate run`` as its own process polling two simulated antennas under
+  traffic: VmRSS and VmHWM from /proc, beside a bare interpreter's. Target: <= 60 MB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+TARGET_P99_MS = 5.0
+TARGET_READS_PER_S = 10_000
+TARGET_RSS_MB = 60.0
+OURS = "VN-DEMO"
+
+
+# ---------------------------------------------------------------- the readers' process
+
+
+def _readers_process(conn: Connection, antennas: int, air_time: bool) -> None:
+    """Serve simulated gate readers and play what the parent asks for, until told to stop."""
+    from simulators.gate_traffic.catalog import Catalog, Kind
+    from simulators.gate_traffic.engine import GateReaders, TrafficRunner
+    from simulators.gate_traffic.plan import PlanSettings, make_plan
+
+    readers = GateReaders.start(lanes=1, antennas=antennas, air_time=air_time)
+    conn.send(readers.urls)
+    try:
+        while True:
+            op, args = conn.recv()
+            if op == "stop":
+                return
+            if op == "place":
+                kind = Kind(args.get("kind", "unissued"))
+                catalog = Catalog.synthetic(
+                    args["count"], own_isil=OURS, seed=args["seed"], mix={kind: 1.0}
+                )
+                if kind is Kind.FOREIGN:
+                    for item in catalog.items:
+                        item.tag.afi, item.tag.eas = 0x07, True  # answers the secured scan
+                for item in catalog.items:
+                    readers.lanes[0].enter(item.tag, 10**9, dwell_s=3600)
+                conn.send("placed")
+            elif op == "clear":
+                readers.lanes[0].clear()
+                conn.send("cleared")
+            elif op == "traffic":
+                mix = {Kind.UNISSUED: 0.5, Kind.ISSUED: 0.5} if args.get("mixed") else None
+                catalog = Catalog.synthetic(
+                    args["catalog"],
+                    own_isil=OURS,
+                    seed=args["seed"],
+                    mix=mix or {Kind.UNISSUED: 1.0},
+                )
+                weights = tuple(1.0 if n == args["bag"] else 0.0 for n in range(args["bag"] + 1))
+                plan = make_plan(
+                    catalog,
+                    PlanSettings(
+                        passages=args["passages"],
+                        seed=args["seed"],
+                        bag_weights=weights,
+                        read_once_share=0.0,
+                        max_reads=args["reads"],
+                        reuse_after=args.get("reuse_after", 30),
+                    ),
+                )
+                # Every tag read exactly ``reads`` times.
+                plan = [
+                    type(p)(
+                        p.number,
+                        p.direction,
+                        p.lane,
+                        tuple(type(c)(c.item, args["reads"]) for c in p.carried),
+                    )
+                    for p in plan
+                ]
+                runner = TrafficRunner(readers.lanes, dwell_s=5.0, gap_s=args.get("gap", 0.0))
+                started = time.perf_counter()
+                report = runner.run(plan)
+                conn.send(
+                    {
+                        "reads": report.reads,
+                        "seconds": time.perf_counter() - started,
+                        "incomplete": report.incomplete,
+                        "passages": len(report.results),
+                    }
+                )
+    finally:
+        readers.stop()
+
+
+class Readers:
+    """The child process serving the readers, and its pipe."""
+
+    def __init__(self, antennas: int, *, air_time: bool) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_readers_process, args=(child, antennas, air_time), daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.urls: list[str] = self.conn.recv()
+
+    def ask(self, op: str, **args: Any) -> Any:
+        self.conn.send((op, args))
+        return self.conn.recv()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(("stop", {}))
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+    def __enter__(self) -> Readers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _stats_ms(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"n": 0}
+    ordered = sorted(samples)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+    return {
+        "n": len(ordered),
+        "p50_ms": round(pct(0.50), 3),
+        "p90_ms": round(pct(0.90), 3),
+        "p99_ms": round(pct(0.99), 3),
+        "mean_ms": round(statistics.fmean(ordered), 3),
+        "max_ms": round(ordered[-1], 3),
+    }
+
+
+def _gate(urls: list[str], tmp: Path, **options: Any) -> Any:
+    from edge_agent.outbox import MemoryOutbox
+    from gate.agent import OutboxAgent
+    from gate.options import GateOptions, ReaderSpec
+    from gate.service import GateService
+    from hardware.outputs import RecordingAlarm
+
+    settings: dict[str, Any] = {
+        "device_id": "gate-bench",
+        "readers": tuple(ReaderSpec(f"antenna-{n + 1}", url) for n, url in enumerate(urls)),
+        "groups": (tuple(range(len(urls))),),
+        "isil": OURS,
+        "quiet_time_s": 0.05,
+        "alarm_duration_s": 0.002,
+        "data_dir": tmp,
+        "reader_timeout_s": 1.0,
+    }
+    settings.update(options)
+    alarm = RecordingAlarm()
+    service = GateService(
+        GateOptions(**settings), agent=OutboxAgent(MemoryOutbox(), None, "gate-bench"), alarm=alarm
+    )
+    service.core.keep_alarm_log = True
+    return service, alarm
+
+
+def _latency(passages: int, *, identify_first: bool, reads: int = 10) -> dict[str, Any]:
+    with Readers(1, air_time=True) as readers, tempfile.TemporaryDirectory() as tmp:
+        service, alarm = _gate(
+            readers.urls,
+            Path(tmp),
+            identify_before_alarm=identify_first,
+            full_scan_every=0,
+            # Long enough that no pause between two reads of a passing tag splits its pass.
+            quiet_time_s=0.2,
+        )
+        service.start()
+        try:
+            # Three foreign items with the secured AFI stay in the field: with the passing items
+            # they keep the antenna at its air-time limit (about 200 tag reads/s). Without
+            # identify_first they alarm once each, before the measurement starts.
+            readers.ask("place", count=3, seed=99, kind="foreign")
+            service.wait_health(lambda h: h.reads_total >= 50, 30)
+            first_mark, first_change = len(service.core.alarm_log), len(alarm.changes)
+            reads_before = service.core.reads_total
+            # One unissued item at a time, read ``reads`` times, 10 ms apart so that the (2 ms)
+            # alarm is off again and every alarm switches the output on.
+            done = readers.ask(
+                "traffic", passages=passages, reads=reads, bag=1, catalog=passages, seed=7, gap=0.01
+            )
+            service.wait_health(lambda h: h.open_passes <= 1, 30)
+            total = service.core.reads_total - reads_before
+        finally:
+            service.stop()
+        marks = sorted(service.core.alarm_log[first_mark:], key=lambda m: m.switched_ns)
+        switched_on = [c.at_ns for c in alarm.changes[first_change:] if c.on]
+        from_inventory: list[float] = []
+        after_read: list[float] = []
+        software: list[float] = []
+        index = 0
+        for at_ns in switched_on:
+            # The alarm that switched the output on: the first whose trigger returned after it.
+            while index < len(marks) and marks[index].switched_ns < at_ns:
+                index += 1
+            if index == len(marks):
+                break
+            mark = marks[index]
+            software.append((at_ns - mark.reply_ns) / 1e6)
+            if mark.reply_ns == mark.inventory_ns:
+                from_inventory.append((at_ns - mark.inventory_ns) / 1e6)
+            else:
+                after_read.append((at_ns - mark.inventory_ns) / 1e6)
+        result: dict[str, Any] = {
+            "alarms": len(marks),
+            "outputs_switched_on": len(switched_on),
+            "tag_reads_per_s": round(total / done["seconds"], 1),
+            "decided_from_inventory": _stats_ms(from_inventory),
+        }
+        if identify_first:
+            # Tags the gate read before (they passed earlier) are decided from the inventory.
+            result["decided_after_identifying_read"] = _stats_ms(after_read)
+            result["software_from_last_reply"] = _stats_ms(software)
+        return result
+
+
+def _capacity(seconds: float) -> dict[str, Any]:
+    from gate.timing import timed_opener
+    from hardware.feig import FeigReader
+
+    with Readers(2, air_time=False) as readers, tempfile.TemporaryDirectory() as tmp:
+        readers.ask("place", count=40, seed=3)
+        # Baseline: the driver alone, polling the same two readers in turn (through the same
+        # port wrapper the gate uses, which reads socket:// replies in whole chunks).
+        opener = timed_opener(lambda port: None)
+        with (
+            FeigReader(readers.urls[0], opener=opener) as left,
+            FeigReader(readers.urls[1], opener=opener) as right,
+        ):
+            reads = 0
+            end = time.perf_counter() + seconds
+            started = time.perf_counter()
+            while time.perf_counter() < end:
+                reads += len(left.inventory(afi=0x07)) + len(right.inventory(afi=0x07))
+            baseline = reads / (time.perf_counter() - started)
+        service, _ = _gate(readers.urls, Path(tmp), full_scan_every=4, quiet_time_s=2.0)
+        service.start()
+        try:
+            service.wait_health(lambda h: h.reads_total >= 400, 30)  # warmed up, all decided
+            before = service.health()
+            started = time.perf_counter()
+            time.sleep(seconds)  # a measurement window, not synchronisation
+            after = service.health()
+            elapsed = time.perf_counter() - started
+            backlog = service.builder.backlog
+        finally:
+            service.stop()
+        polls = sum(a.polls for a in after.antennas) - sum(a.polls for a in before.antennas)
+        failed = sum(a.garbled + a.errors for a in after.antennas)
+        rate = (after.reads_total - before.reads_total) / elapsed
+        return {
+            "tags_in_field": 40,
+            "antennas": 2,
+            "reads_per_s": round(rate, 0),
+            "inventories_per_s": round(polls / elapsed, 0),
+            "failed_exchanges": failed,
+            "open_passes": after.open_passes,
+            "event_notices_waiting": backlog,
+            "baseline_driver_only_reads_per_s": round(baseline, 0),
+            "ratio_to_baseline": round(rate / baseline, 3),
+        }
+
+
+def _capacity_churn(passages: int) -> dict[str, Any]:
+    with Readers(2, air_time=False) as readers, tempfile.TemporaryDirectory() as tmp:
+        service, _ = _gate(readers.urls, Path(tmp), full_scan_every=2, quiet_time_s=0.2)
+        service.start()
+        try:
+            before = service.core.reads_total
+            done = readers.ask(
+                "traffic",
+                passages=passages,
+                reads=20,
+                bag=5,
+                catalog=max(400, passages),
+                seed=9,
+                mixed=True,
+                reuse_after=60,
+            )
+            service.wait_health(lambda h: h.open_passes == 0, 60)
+            counters = service.core.counters
+            reads = service.core.reads_total - before
+        finally:
+            service.stop()
+        return {
+            "passages": done["passages"],
+            "tag_reads": reads,
+            "reads_per_s": round(reads / done["seconds"], 0),
+            "alarms": counters.alarms,
+            "identifications": counters.identifications,
+            "probes": counters.probes,
+            "incomplete_passages": done["incomplete"],
+        }
+
+
+def _rss_mb(pid: int) -> dict[str, float]:
+    fields: dict[str, float] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                fields[name] = round(int(value.split()[0]) / 1024, 1)
+    return fields
+
+
+def _rss(seconds: float) -> dict[str, Any]:
+    libedge = str(Path(sys.executable).with_name("libedge"))
+    bare = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        time.sleep(0.5)  # let the interpreter settle before reading its size
+        baseline = _rss_mb(bare.pid)
+    finally:
+        bare.kill()
+        bare.wait()
+    with Readers(2, air_time=False) as readers, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "gate.toml"
+        urls = ", ".join(f'"{u}"' for u in readers.urls)
+        config.write_text(
+            f'[site]\ndevice_id = "gate-1"\ndevice_kind = "gate"\nisil = "{OURS}"\n'
+            f'[devices]\ngate_readers = [{urls}]\nalarm_output = "sim:"\n'
+            f'[gate]\nquiet_time_s = 0.2\nagent_url = "sqlite://{tmp}/agent.sqlite"\n'
+            f'data_dir = "{tmp}/gate"\n',
+            encoding="utf-8",
+        )
+        gate = subprocess.Popen(
+            [libedge, "gate", "run", "--config", str(config)],
+            stderr=subprocess.DEVNULL,
+        )
+        samples: list[dict[str, float]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.2):
+                try:
+                    samples.append(_rss_mb(gate.pid))
+                except OSError:
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            done = readers.ask(
+                "traffic",
+                passages=int(seconds * 40),
+                reads=10,
+                bag=3,
+                catalog=300,
+                seed=5,
+                mixed=True,
+                gap=0.02,
+            )
+            final = _rss_mb(gate.pid)
+        finally:
+            stop.set()
+            sampler.join(5)
+            gate.send_signal(signal.SIGTERM)
+            gate.wait(20)
+    peak = max([final.get("VmHWM", 0.0)] + [s.get("VmHWM", 0.0) for s in samples])
+    return {
+        "gate_rss_mb": final.get("VmRSS"),
+        "gate_peak_rss_mb": peak,
+        "traffic_passages": done["passages"],
+        "baseline_bare_python_rss_mb": baseline.get("VmRSS"),
+        "target_mb": TARGET_RSS_MB,
+        "meets_target": peak <= TARGET_RSS_MB,
+    }
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Measure latency, capacity and memory; quick mode keeps the whole run under 60 s."""
+    passages, reads = (60, 6) if quick else (1000, 10)
+    seconds = 2.0 if quick else 10.0
+    latency = _latency(passages, identify_first=False, reads=reads)
+    identify = _latency(passages, identify_first=True, reads=reads)
+    capacity = _capacity(seconds)
+    churn = _capacity_churn(60 if quick else 1000)
+    rss = _rss(3.0 if quick else 15.0)
+    p99 = latency["decided_from_inventory"].get("p99_ms", float("inf"))
+    return {
+        "description": "gate agent: alarm latency at ~200 tag reads/s (air time on), "
+        "sustained reads/s (air time off), RSS of `libedge gate run`",
+        "latency_inventory": latency,
+        "latency_identify_first": identify,
+        "latency_target_p99_ms": TARGET_P99_MS,
+        "latency_meets_target": p99 <= TARGET_P99_MS,
+        "capacity": capacity,
+        "capacity_churn": churn,
+        "capacity_target_reads_per_s": TARGET_READS_PER_S,
+        "capacity_meets_target": capacity["reads_per_s"] >= TARGET_READS_PER_S,
+        "rss": rss,
+        "cpu_count": os.cpu_count(),
+    }
