@@ -4,11 +4,16 @@ The simulated readers run in a child process (as real readers are separate hardw
 TCP loopback; the gate runs in this process, or as ``libedge gate run`` for the memory
 figure. Figures, all measured in this run:
 
-* ``latency_inventory``: air time on, single unissued items passing one after another, so the
-  antenna delivers about 200 tag reads/s. Per alarm, from the moment the inventory reply's
-  last byte was read (``TimedPort``) to the moment ``RecordingAlarm`` switched the output on
-  (both ``perf_counter_ns``), with ``identify_before_alarm = false``: the decision is taken
-  from the inventory (AFI) alone. Target: p99 <= 5 ms.
+* ``latency_inventory``: air time on, single unissued items passing one after another past
+  two antennas that poll at the same time (each its own group), with three secured foreign
+  items resting in the field: at least 200 tag reads/s in all (one antenna alone is bound by
+  air time, 4.6 ms per UID, to under ~217/s and reaches ~150/s). ``tag_reads_per_s`` is the
+  rate measured in the run, every read of every antenna over the traffic's run time. Per
+  alarm, from the moment the inventory reply's last byte was read (``TimedPort``) to the
+  moment ``RecordingAlarm`` switched the output on (both ``perf_counter_ns``), with
+  ``identify_before_alarm = false``: the decision is taken from the inventory (AFI) alone.
+  Target: p99 <= 5 ms. ``latency_inventory_one_antenna`` is the same on one antenna, the
+  earlier (air-time bound) setting, for comparison.
 * ``latency_identify_first``: the same with ``identify_before_alarm = true`` (the default):
   a secured tag the gate does not know is read before the alarm, so foreign items, patron
   cards and unswitched loans stay silent. ``from_inventory`` includes that read's exchange
@@ -42,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 TARGET_P99_MS = 5.0
+#: The read rate the latency target is stated at (the issue: "at 200 tag reads/s").
+TARGET_LATENCY_READS_PER_S = 200
 TARGET_READS_PER_S = 10_000
 TARGET_RSS_MB = 60.0
 OURS = "VN-DEMO"
@@ -202,8 +209,10 @@ def _gate(urls: list[str], tmp: Path, **options: Any) -> Any:
     return service, alarm
 
 
-def _latency(passages: int, *, identify_first: bool, reads: int = 10) -> dict[str, Any]:
-    with Readers(1, air_time=True) as readers, tempfile.TemporaryDirectory() as tmp:
+def _latency(
+    passages: int, *, identify_first: bool, reads: int = 10, antennas: int = 2
+) -> dict[str, Any]:
+    with Readers(antennas, air_time=True) as readers, tempfile.TemporaryDirectory() as tmp:
         service, alarm = _gate(
             readers.urls,
             Path(tmp),
@@ -211,12 +220,15 @@ def _latency(passages: int, *, identify_first: bool, reads: int = 10) -> dict[st
             full_scan_every=0,
             # Long enough that no pause between two reads of a passing tag splits its pass.
             quiet_time_s=0.2,
+            # Each antenna its own group: they poll at the same time, so the gate takes in
+            # the reads of both (a group's antennas take turns, and would share one air time).
+            groups=tuple((n,) for n in range(antennas)),
         )
         service.start()
         try:
             # Three foreign items with the secured AFI stay in the field: with the passing items
-            # they keep the antenna at its air-time limit (about 200 tag reads/s). Without
-            # identify_first they alarm once each, before the measurement starts.
+            # they keep every antenna at its air-time limit. Without identify_first they alarm
+            # once each, before the measurement starts.
             readers.ask("place", count=3, seed=99, kind="foreign")
             service.wait_health(lambda h: h.reads_total >= 50, 30)
             first_mark, first_change = len(service.core.alarm_log), len(alarm.changes)
@@ -249,6 +261,7 @@ def _latency(passages: int, *, identify_first: bool, reads: int = 10) -> dict[st
             else:
                 after_read.append((at_ns - mark.inventory_ns) / 1e6)
         result: dict[str, Any] = {
+            "antennas_polling_at_once": antennas,
             "alarms": len(marks),
             "outputs_switched_on": len(switched_on),
             "tag_reads_per_s": round(total / done["seconds"], 1),
@@ -268,7 +281,7 @@ def _capacity(seconds: float) -> dict[str, Any]:
     with Readers(2, air_time=False) as readers, tempfile.TemporaryDirectory() as tmp:
         readers.ask("place", count=40, seed=3)
         # Baseline: the driver alone, polling the same two readers in turn (through the same
-        # port wrapper the gate uses, which reads socket:// replies in whole chunks).
+        # timing port wrapper the gate uses).
         opener = timed_opener(lambda port: None)
         with (
             FeigReader(readers.urls[0], opener=opener) as left,
@@ -418,15 +431,19 @@ def run(quick: bool) -> dict[str, Any]:
     passages, reads = (60, 6) if quick else (1000, 10)
     seconds = 2.0 if quick else 10.0
     latency = _latency(passages, identify_first=False, reads=reads)
+    one_antenna = _latency(passages, identify_first=False, reads=reads, antennas=1)
     identify = _latency(passages, identify_first=True, reads=reads)
     capacity = _capacity(seconds)
     churn = _capacity_churn(60 if quick else 1000)
     rss = _rss(3.0 if quick else 15.0)
     p99 = latency["decided_from_inventory"].get("p99_ms", float("inf"))
     return {
-        "description": "gate agent: alarm latency at ~200 tag reads/s (air time on), "
-        "sustained reads/s (air time off), RSS of `libedge gate run`",
+        "description": "gate agent: alarm latency at >= 200 tag reads/s (two antennas, air "
+        "time on; the measured rate is tag_reads_per_s), sustained reads/s (air time off), "
+        "RSS of `libedge gate run`",
         "latency_inventory": latency,
+        "latency_inventory_one_antenna": one_antenna,
+        "latency_at_target_rate": latency["tag_reads_per_s"] >= TARGET_LATENCY_READS_PER_S,
         "latency_identify_first": identify,
         "latency_target_p99_ms": TARGET_P99_MS,
         "latency_meets_target": p99 <= TARGET_P99_MS,

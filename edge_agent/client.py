@@ -39,6 +39,7 @@ from edge_agent.api.models import (
     CacheInfo,
     DeadLetter,
     DeadLetterAction,
+    DeviceDetails,
     ErrorBody,
     FieldProblem,
     Health,
@@ -258,14 +259,14 @@ class AgentClient:
         response = self._call(
             "GET", "/caches/item_states", params={"limit": limit, "offset": offset}
         )
-        return _ITEM_STATES.validate_json(response.content)
+        return _parse_list(_ITEM_STATES, response)
 
     def patron_blocks(self, limit: int = 1000, offset: int = 0) -> list[BlockedPatron]:
         """A page of the blocked-patron cache, by patron id."""
         response = self._call(
             "GET", "/caches/patron_blocks", params={"limit": limit, "offset": offset}
         )
-        return _BLOCKS.validate_json(response.content)
+        return _parse_list(_BLOCKS, response)
 
     def loan_policy(self) -> LoanPolicy | None:
         """The cached loan policy, or None before central sent one."""
@@ -280,6 +281,24 @@ class AgentClient:
     def caches(self) -> dict[str, CacheInfo]:
         """Version and size of each cache the agent holds."""
         return _CACHES.validate_json(self._call("GET", "/caches").content)
+
+    def put_device_details(self, details: DeviceDetails) -> DeviceDetails:
+        """Report this device's own status (reader, printer, alarms); returns what is kept.
+
+        Only the fields ``details`` sets are sent, so one process's report does not clear
+        another's; the agent merges them into the retained DeviceStatus it publishes.
+        """
+        response = self._call(
+            "PUT",
+            "/device/details",
+            content=details.model_dump_json(exclude_unset=True).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._parse(DeviceDetails, response)
+
+    def device_details(self) -> DeviceDetails:
+        """What the agent holds of this device's own reported status (fresh values only)."""
+        return self._parse(DeviceDetails, self._call("GET", "/device/details"))
 
     # ------------------------------------------------------------ staff
 
@@ -332,6 +351,19 @@ class AgentClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+T = TypeVar("T")
+
+
+def _parse_list(adapter: TypeAdapter[list[T]], response: httpx.Response) -> list[T]:
+    """Validate a listing; a malformed one is an AgentHttpError like any other bad answer."""
+    try:
+        return adapter.validate_json(response.content)
+    except ValidationError as exc:
+        raise AgentHttpError(
+            response.status_code, "bad_answer", f"unexpected listing from the agent: {exc}", []
+        ) from exc
 
 
 def _segment(value: str) -> str:

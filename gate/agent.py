@@ -1,15 +1,17 @@
-"""The gate's side of the edge agent: hand an event over, read the item states.
+"""The gate's side of the edge agent: hand an event over, read the item states, report health.
 
 :class:`AgentPort` is all the gate needs from the agent. Two implementations, chosen by the
 URL in ``gate.agent_url`` (:func:`open_agent`):
 
 ``http://HOST:PORT`` or ``unix:/PATH``
     :class:`HttpAgent`, the agent's local API through :class:`edge_agent.client.AgentClient`
-    (``POST /events`` answers after the agent's outbox commit).
+    (``POST /events`` answers after the agent's outbox commit; ``PUT /device/details`` puts
+    the gate's reader and alarm figures into the agent's retained DeviceStatus).
 ``sqlite:///PATH``
     :class:`OutboxAgent` over the agent's database file: events go straight into its outbox
     (in a transaction of their own, as a second process may), the caches are read from the
-    same file. For a site without the HTTP API, and for tests that run the agent in-process.
+    same file. For a site without the HTTP API, and for tests that run the agent in-process;
+    it has nowhere to report the gate's health to.
 
 Every failure is translated here into :class:`~gate.errors.AgentUnavailable` (try again
 later) or :class:`~gate.errors.AgentRejected` (never acceptable: dead-letter it).
@@ -18,6 +20,7 @@ later) or :class:`~gate.errors.AgentRejected` (never acceptable: dead-letter it)
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import urllib.parse
 import uuid
@@ -30,6 +33,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from edge_agent.caches import CacheError, CacheStore
 from edge_agent.contract import ItemState
+from edge_agent.contract.central import StatusDetails
 from edge_agent.contract.events import EventPayload
 from edge_agent.outbox import (
     EventIdConflict,
@@ -46,7 +50,6 @@ __all__ = ["AgentPort", "HandoverEvent", "HttpAgent", "OutboxAgent", "open_agent
 log = logging.getLogger(__name__)
 
 _PAYLOAD: TypeAdapter[EventPayload] = TypeAdapter(EventPayload)
-_ITEM_PAGE: TypeAdapter[list[ItemState]] = TypeAdapter(list[ItemState])
 #: Item states fetched per request when refreshing the snapshot.
 _PAGE = 1000
 
@@ -75,6 +78,10 @@ class AgentPort(Protocol):
 
     def item_states(self) -> Iterator[tuple[str, str]]:
         """Every (item id, state) of the item_states cache."""
+        ...
+
+    def report_details(self, details: StatusDetails) -> None:
+        """Hand the gate's own status fields to the agent for its retained DeviceStatus."""
         ...
 
     def item_title(self, item_id: str) -> str | None:
@@ -175,6 +182,10 @@ class OutboxAgent:
             raise AgentUnavailable(f"cannot read the agent's item states: {exc}") from exc
         return state.title if state else None
 
+    def report_details(self, details: StatusDetails) -> None:
+        """Nothing to do: without the agent's API there is no one to tell."""
+        log.debug("device details not reported (no agent API): %s", details)
+
     def close(self) -> None:
         """Close the stores if this object opened them."""
         if self._owns:
@@ -187,24 +198,11 @@ class HttpAgent:
     """The agent's local API, through :class:`edge_agent.client.AgentClient`."""
 
     def __init__(self, url: str, *, token: str | None, timeout_s: float = 2.0) -> None:
-        # Imported here: httpx is only needed by a gate that talks HTTP.
-        import httpx
-
+        # Imported here: httpx (under AgentClient) is only needed by a gate that talks HTTP.
         from edge_agent.client import AgentClient
 
         self.url = url
         self._client = AgentClient(url, token=token, timeout_s=timeout_s)
-        # AgentClient has no listing of the item states; the endpoint is public and read-only,
-        # so a second small pool reads it (same address, same token).
-        base, transport = url.rstrip("/"), None
-        if url.startswith("unix:"):
-            base, transport = "http://agent", httpx.HTTPTransport(uds=url.removeprefix("unix:"))
-        self._lister = httpx.Client(
-            base_url=base,
-            timeout=timeout_s,
-            transport=transport,
-            headers={"Authorization": f"Bearer {token}"} if token else {},
-        )
 
     def append_event(self, event: HandoverEvent) -> None:
         """``POST /events``; the agent answers after its outbox commit."""
@@ -246,18 +244,11 @@ class HttpAgent:
 
     def item_states(self) -> Iterator[tuple[str, str]]:
         """``GET /caches/item_states`` page by page."""
-        import httpx
-
         offset = 0
         while True:
-            try:
-                response = self._lister.get(
-                    "/caches/item_states", params={"limit": _PAGE, "offset": offset}
-                )
-                response.raise_for_status()
-                page = _ITEM_PAGE.validate_json(response.content)
-            except (httpx.HTTPError, ValidationError) as exc:
-                raise AgentUnavailable(f"cannot list item states at {self.url}: {exc}") from exc
+            page: list[ItemState] = self._get(
+                functools.partial(self._client.item_states, limit=_PAGE, offset=offset)
+            )
             for item in page:
                 yield item.item_id, item.state
             if len(page) < _PAGE:
@@ -269,10 +260,15 @@ class HttpAgent:
         state = self._get(lambda: self._client.item_state(item_id))
         return None if state is None else state.title
 
+    def report_details(self, details: StatusDetails) -> None:
+        """``PUT /device/details`` with the fields a device knows (reader, alarms, printer)."""
+        from edge_agent.api.models import DeviceDetails
+
+        self._get(lambda: self._client.put_device_details(DeviceDetails.from_status(details)))
+
     def close(self) -> None:
-        """Close the HTTP pools."""
+        """Close the HTTP pool."""
         self._client.close()
-        self._lister.close()
 
 
 def open_agent(

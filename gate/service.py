@@ -276,7 +276,9 @@ class GateService:
                 if now >= next_health or self._health_due.is_set():
                     self._health_due.clear()
                     next_health = now + self.options.health_interval_s
-                    self._write_health()
+                    health = self.health()
+                    self._write_health(health)
+                    self._report_details(health)
             except Exception:
                 log.exception("gate housekeeping failed; going on")
             self._stop.wait(_HOUSEKEEPING_S)
@@ -316,11 +318,20 @@ class GateService:
                     raise TimeoutError(f"gate health did not reach the state in {timeout} s")
                 self._changed.wait(min(remaining, 0.05))
 
-    def _write_health(self) -> None:
+    def _write_health(self, health: GateHealth | None = None) -> None:
         try:
-            write_health(self.options.data_dir, self.health())
+            write_health(self.options.data_dir, health or self.health())
         except OSError as exc:
             log.warning("cannot write the health file: %s", exc)
+
+    def _report_details(self, health: GateHealth) -> None:
+        """Tell the agent the gate's reader and alarm figures for its retained status."""
+        try:
+            self.agent.report_details(health.status_details())
+        except AgentUnavailable as exc:
+            # The hand-over queue reports an unreachable agent already; the next interval
+            # sends fresh figures anyway.
+            log.debug("gate status not reported to the agent: %s", exc)
 
     def health(self) -> GateHealth:
         """A snapshot of the gate's health."""

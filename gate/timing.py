@@ -10,10 +10,6 @@ the reply's last byte was read. :func:`timed_opener` plugs it into ``FeigReader(
 
 from __future__ import annotations
 
-import fcntl
-import socket
-import struct
-import termios
 import time
 from collections.abc import Callable
 
@@ -29,11 +25,6 @@ class TimedPort:
 
     def __init__(self, port: Transport) -> None:
         self._port = port
-        # pyserial's socket:// port says "1" for any number of bytes waiting, so the driver
-        # would read (and re-scan its buffer) byte by byte: a 400-byte inventory reply of 40
-        # tags then takes longer than the reply timeout. The socket itself knows the count.
-        sock = getattr(port, "_socket", None)
-        self._socket = sock if isinstance(sock, socket.socket) else None
         self.last_read_ns = 0
         #: Bytes read in total (for the health snapshot).
         self.bytes_read = 0
@@ -49,15 +40,8 @@ class TimedPort:
 
     @property
     def in_waiting(self) -> int:
-        """Bytes received and not yet read (the real count, also for ``socket://``)."""
-        waiting = self._port.in_waiting
-        if waiting and self._socket is not None:
-            try:
-                raw = fcntl.ioctl(self._socket.fileno(), termios.FIONREAD, b"\0\0\0\0")
-            except OSError:
-                return waiting
-            return max(waiting, int(struct.unpack("i", raw)[0]))
-        return waiting
+        """Bytes received and not yet read."""
+        return self._port.in_waiting
 
     def read(self, size: int = 1, /) -> bytes:
         """Read, and note the time if anything arrived."""

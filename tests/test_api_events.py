@@ -126,7 +126,7 @@ def test_a_missing_or_wrong_token_is_401_json_before_the_body_is_read(
     """No token or a wrong one gives 401 with a JSON error, even for a malformed body."""
     for body in ({"payload": CHECKOUT}, "{not json"):
         kwargs = {"json": body} if isinstance(body, dict) else {"content": body}
-        response = api.client.post("/events", headers=headers, **kwargs)  # type: ignore[arg-type]
+        response = api.client.post("/events", headers=headers, **kwargs)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         assert response.json()["error"] == "unauthorized"

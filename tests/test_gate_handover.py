@@ -12,6 +12,7 @@ import pytest
 from edge_agent.caches import CacheStore
 from edge_agent.config import LibedgeSettings
 from edge_agent.contract import CacheUpdate, ItemState, ItemStates, VisitorCount
+from edge_agent.contract.central import StatusDetails
 from edge_agent.outbox import EventState, InvalidArgument, OutboxLimits, SqliteOutbox
 from edge_agent.service import AgentService
 from gate.agent import HandoverEvent, HttpAgent, OutboxAgent, open_agent
@@ -50,6 +51,9 @@ class SwitchableAgent:
 
     def item_title(self, item_id: str) -> str | None:
         return self.inner.item_title(item_id)
+
+    def report_details(self, details: StatusDetails) -> None:
+        self.inner.report_details(details)
 
     def close(self) -> None:
         self.inner.close()

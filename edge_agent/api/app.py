@@ -15,6 +15,9 @@ Served on loopback TCP (or a unix socket) by :mod:`edge_agent.service`. Routes:
 ``POST /dead-letters/{dev}/{seq}/retry``    token  staff: send it again
 ``POST /dead-letters/{dev}/{seq}/discard``  token  staff: give up on it (kept for the audit)
 ``GET /commands``                           token  staff commands received from central
+``PUT /device/details``, ``GET`` likewise   token  the device process's own status (reader,
+                                                   printer, alarms), merged into the
+                                                   retained DeviceStatus
 ``GET /health``, ``/outbox``, ``/metrics``  open   staff views: aggregate figures only
 ==========================================  =====  ==========================================
 
@@ -40,12 +43,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from edge_agent.api.details import ReportedDetails
 from edge_agent.api.models import (
     Appended,
     AppendEvent,
     CacheInfo,
     DeadLetter,
     DeadLetterAction,
+    DeviceDetails,
     ErrorBody,
     FieldProblem,
     Health,
@@ -105,6 +110,8 @@ class ApiContext:
     version: str = "unknown"
     max_events: int | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    #: What the device process reported with ``PUT /device/details``.
+    device_details: ReportedDetails = field(default_factory=ReportedDetails)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str) -> None:
@@ -236,6 +243,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     _event_routes(app, ctx)
     _cache_routes(app, ctx)
     _staff_routes(app, ctx)
+    _device_routes(app, ctx)
     return app
 
 
@@ -447,3 +455,14 @@ def _staff_routes(app: FastAPI, ctx: ApiContext) -> None:
 
         body, content_type = render(ctx)
         return Response(content=body, media_type=content_type)
+
+
+def _device_routes(app: FastAPI, ctx: ApiContext) -> None:
+    @app.put("/device/details", response_model=DeviceDetails, response_model_exclude_unset=True)
+    def put_device_details(body: DeviceDetails) -> DeviceDetails:
+        ctx.count("device_details")
+        return ctx.device_details.update(body)
+
+    @app.get("/device/details", response_model=DeviceDetails, response_model_exclude_unset=True)
+    def get_device_details() -> DeviceDetails:
+        return ctx.device_details.current()

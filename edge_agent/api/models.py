@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from edge_agent.contract.central import StatusDetails
 from edge_agent.contract.events import EventPayload
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "CacheInfo",
     "DeadLetter",
     "DeadLetterAction",
+    "DeviceDetails",
     "ErrorBody",
     "FieldProblem",
     "Health",
@@ -158,3 +160,29 @@ class PatronBlockView(_Body):
     patron_id: str
     blocked: bool
     reason: str | None = None
+
+
+class DeviceDetails(_Body):
+    """``PUT /device/details``: what a device process knows of its own status.
+
+    The agent merges these into the ``details`` of the retained DeviceStatus it publishes.
+    Only fields the agent cannot know itself are here (the outbox figures and cache versions
+    are the agent's own). A field left out keeps its last reported value; ``null`` clears it.
+    Strict types: a device sending ``"true"`` for a boolean has a bug worth a 422.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reader_connected: bool | None = Field(
+        None, description="Whether the device's RFID reader(s) are connected and answering."
+    )
+    printer: Literal["ok", "paper_out", "cover_open", "offline"] | None = Field(
+        None, description="The receipt printer's state (kiosks)."
+    )
+    alarms_today: int | None = Field(None, ge=0, description="Security gate alarms today.")
+
+    @classmethod
+    def from_status(cls, details: StatusDetails) -> DeviceDetails:
+        """Take the device-known fields a StatusDetails sets (e.g. ``GateHealth``'s)."""
+        known = details.model_fields_set & cls.model_fields.keys()
+        return cls.model_validate({name: getattr(details, name) for name in known})

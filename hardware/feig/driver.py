@@ -280,7 +280,9 @@ class FeigReader:
                 # A reply trickling in late: do not let the next read overrun the deadline.
                 self._set_port_timeout(port, remaining)
             try:
-                chunk = port.read(max(1, port.in_waiting))
+                # Ask for what the frame header says is still coming: in_waiting alone would
+                # make a socket:// port (which reports 0 or 1) read a long reply byte by byte.
+                chunk = port.read(max(decoder.needed(), port.in_waiting))
             except PORT_ERRORS as exc:
                 raise self._lost(exc, "reading") from exc
             if not chunk:

@@ -269,6 +269,27 @@ class FrameDecoder:
             self._skip(keep_from, first_problem)
         return None
 
+    def needed(self) -> int:
+        """Return how many more bytes complete the frame at the front of the buffer (at least 1).
+
+        Call after :meth:`next_frame` returned None, so the buffer starts where a frame may.
+        With nothing buffered one byte is needed (a standard LEN byte or an STX); an advanced
+        frame needs its 3-byte header; otherwise the header's LEN or ALEN says how many. A
+        reader then asks its port for exactly these bytes, instead of trusting ``in_waiting``
+        (pyserial's ``socket://`` port reports at most 1 byte waiting).
+        """
+        buf = self._buf
+        if not buf:
+            return 1
+        try:
+            header = _frame_length(buf)
+        except FrameError:
+            # Garbage at the front (next_frame keeps none, but a caller may not have asked).
+            return 1
+        if header is None:
+            return _ADVANCED_HEADER - len(buf)
+        return max(1, header[0] - len(buf))
+
     def describe(self) -> str:
         """Say what is buffered and what was skipped, for a timeout message."""
         parts = []
