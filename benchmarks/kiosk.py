@@ -23,13 +23,25 @@ nodelay   the same, with TCP_NODELAY on the broker's sockets (``set_tcp_nodelay 
           checkout asks central once per item. The agent's own MQTT socket already sets it.
 
 Target (software time, air time off, central on loopback): checkout p95 <= 300 ms.
+
+The Kivy app, offscreen, each run a fresh process:
+
+cold_start  from launching ``python`` to the first frame of the attract screen (the app, its
+            kv files and fonts, the controller over in-memory ports: no reader, no agent).
+rss         the kiosk process's resident memory, 30 frames after the attract screen.
+baseline    the same two figures for a bare Kivy app showing one label, in the same run.
+
+Targets: cold start <= 2 s, RSS <= 200 MB.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -55,6 +67,8 @@ from simulators.reader import FeigSimulator, RFField, SimTag
 from tests.support.broker import MosquittoBroker
 
 TARGET_P95_MS = 300.0
+TARGET_COLD_START_S = 2.0
+TARGET_RSS_MB = 200.0
 STACK = 10
 TOKEN = "bench-token"
 SECURITY = SecurityConfig(secured_afi=0x07, unsecured_afi=0xC2)
@@ -244,6 +258,123 @@ def _measure(nodelay: bool, runs: int) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+#: The app process of the cold-start measurement (run with ``python -c``, so that nothing of
+#: this module's imports — agent, broker, central — is loaded into it).
+APP_CHILD = """
+import os, sys, tempfile, time
+from pathlib import Path
+os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+os.environ["KIVY_NO_ARGS"] = "1"
+os.environ["KIVY_NO_CONSOLELOG"] = "1"
+from kiosk.app.kivy_config import configure_kivy
+configure_kivy(windowed=True)  # what "libedge kiosk run" sets (the bare app too)
+from kivy.app import App
+from kivy.clock import Clock
+
+def rss_mb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return -1.0
+
+def watch(app, shown):
+    frames = [0]
+    def frame(_dt):
+        if not shown():
+            return
+        frames[0] += 1
+        if frames[0] == 1:
+            print("shown", time.time(), flush=True)
+        elif frames[0] == 30:
+            print("rss", rss_mb(), flush=True)
+            app.stop()
+    Clock.schedule_interval(frame, 0)
+
+if sys.argv[1] == "bare":
+    from kivy.uix.label import Label
+    class Bare(App):
+        def load_kv(self, filename=None):
+            return None  # defined in "-c" code: no source file to find a kv file beside
+        def build(self):
+            watch(self, lambda: True)
+            return Label(text="Xin chào")
+    Bare().run()
+else:
+    from kiosk.adapters import SystemClock
+    from kiosk.app.main import KioskApp
+    from kiosk.config import KioskConfig
+    from kiosk.controller import KioskController
+    from kiosk.fakes import FakePatron, MemoryAgent, MemoryPad
+    from kiosk.journal import IntentJournal
+    from kiosk.machine import State
+    from kiosk.workers import ThreadWorker
+
+    class Runtime:
+        def __init__(self, post):
+            self.worker = ThreadWorker()
+            self.journal = IntentJournal(Path(tempfile.mkdtemp()) / "intents.sqlite")
+            self.controller = KioskController(
+                KioskConfig(library_name="Thư viện"),
+                pad=MemoryPad(),
+                agent=MemoryAgent([FakePatron("B0001", "Người đọc")]),
+                clock=SystemClock(),
+                journal=self.journal,
+                worker=self.worker,
+                post=post,
+            )
+            self.controller.start()
+        def close(self):
+            self.worker.close()
+            self.journal.close()
+
+    app = KioskApp(Runtime)
+    watch(app, lambda: app.manager is not None and app.manager.current == State.ATTRACT.value)
+    app.run()
+"""
+
+
+def _app_once(mode: str) -> tuple[float, float]:
+    """One fresh process: (seconds from launch to the first frame shown, RSS in MB)."""
+    env = dict(os.environ, SDL_VIDEODRIVER="offscreen", KIVY_NO_ARGS="1")
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    launched = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-c", APP_CHILD, mode],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    figures = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    if proc.returncode != 0 or "shown" not in figures or "rss" not in figures:
+        raise RuntimeError(f"app benchmark ({mode}) failed: {proc.stderr[-2000:]}")
+    return float(figures["shown"]) - launched, float(figures["rss"])
+
+
+def _app_figures(runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mode in ("kiosk", "bare"):
+        starts, rss = [], []
+        for _ in range(runs):
+            start, mb = _app_once(mode)
+            starts.append(start)
+            rss.append(mb)
+        out[mode] = {
+            "cold_start": _percentiles(starts),
+            "rss_mb_max": round(max(rss), 1),
+            "rss_mb_median": round(statistics.median(rss), 1),
+        }
+    kiosk = out["kiosk"]
+    out["meets_target"] = (
+        kiosk["cold_start"]["max_ms"] <= TARGET_COLD_START_S * 1000
+        and kiosk["rss_mb_max"] <= TARGET_RSS_MB
+    )
+    return out
+
+
 def run(quick: bool) -> dict[str, Any]:
     """Borrow and return a 10-item stack repeatedly; p50/p95 beside the reader's own time."""
     runs = 6 if quick else 30
@@ -252,4 +383,10 @@ def run(quick: bool) -> dict[str, Any]:
         "target_p95_ms": TARGET_P95_MS,
         "stock": _measure(nodelay=False, runs=runs),
         "nodelay": _measure(nodelay=True, runs=runs),
+        "app": {
+            "what": "Kivy app offscreen: launch -> attract screen drawn; RSS 30 frames later",
+            "target_cold_start_s": TARGET_COLD_START_S,
+            "target_rss_mb": TARGET_RSS_MB,
+            **_app_figures(3 if quick else 10),
+        },
     }

@@ -33,6 +33,7 @@ COMMANDS: Mapping[str, str] = {
     "hw": "edge_agent.commands.hw_cmd",
     "rfid": "hardware.rfid_cli",
     "sim": "simulators.cli",
+    "kiosk": "kiosk.cli",
 }
 
 
