@@ -132,9 +132,11 @@ class GateCore:
         ``secured`` says the inventory was filtered on the library's secured AFI, so every
         tag in it is SECURED. ``reply_ns`` is when the reply's last byte was read.
         """
-        if not entries:
-            return []
         now = self._clock()
+        if not entries:
+            with self._lock:
+                self.tracker.inventory_done(now)
+            return []
         work: list[Work] = []
         with self._lock:
             for entry in entries:
@@ -153,6 +155,8 @@ class GateCore:
                 job = self._work_for(tag_pass)
                 if job is not None:
                     work.append(job)
+            # After the reads: this inventory proves absence only for later reads.
+            self.tracker.inventory_done(now)
         work.sort(key=lambda job: not job.urgent)
         return work
 

@@ -114,6 +114,10 @@ class PassSummary:
         return max(self.antennas, key=lambda name: self.antennas[name], default="")
 
 
+#: A pass ends after this many quiet times even when no inventory could run meanwhile.
+_MAX_QUIET_FACTOR = 10
+
+
 class PassTracker:
     """Open passes by UID; reads extend them, the quiet time ends them."""
 
@@ -121,6 +125,13 @@ class PassTracker:
         if quiet_time_s <= 0:
             raise ValueError(f"quiet time must be positive, got {quiet_time_s}")
         self.quiet_time_s = quiet_time_s
+        # When the gate last finished an inventory. A pass ends only if an inventory ran since
+        # the tag was last seen: if polling stalls (a starved CPU, a slow reader) past the
+        # quiet time, a tag still in the field is not split into two passes alarmed twice.
+        self._last_inventory_at = float("-inf")
+        # If the gate cannot read at all (every reader gone), passes still end after this,
+        # so their alarm events are committed.
+        self.max_quiet_s = quiet_time_s * _MAX_QUIET_FACTOR
         self._open: dict[bytes, TagPass] = {}
         # Passes that a new read replaced before expire() ran; expire() hands them out.
         self._replaced: list[TagPass] = []
@@ -156,7 +167,7 @@ class PassTracker:
         """
         self.reads_total += 1
         current = self._open.get(uid)
-        started = current is None or now - current.last_seen >= self.quiet_time_s
+        started = current is None or self._gone(current, now)
         if started:
             if current is not None:
                 self._replaced.append(current)
@@ -179,6 +190,16 @@ class PassTracker:
         current.last_cycle = cycle
         return current, started
 
+    def inventory_done(self, now: float) -> None:
+        """Note that an inventory finished at ``now`` (with or without tags in it)."""
+        self._last_inventory_at = max(self._last_inventory_at, now)
+
+    def _gone(self, tag_pass: TagPass, now: float) -> bool:
+        """Whether a pass has ended: quiet for the quiet time, and the gate looked meanwhile."""
+        quiet_for = now - tag_pass.last_seen
+        looked_since = self._last_inventory_at > tag_pass.last_seen
+        return (quiet_for >= self.quiet_time_s and looked_since) or quiet_for >= self.max_quiet_s
+
     def read_many(
         self,
         entries: Iterable[tuple[bytes, int]],
@@ -193,7 +214,7 @@ class PassTracker:
     def expire(self, now: float) -> list[TagPass]:
         """End and return every pass unseen for the quiet time."""
         ended, self._replaced = self._replaced, []
-        quiet = [p for p in self._open.values() if now - p.last_seen >= self.quiet_time_s]
+        quiet = [p for p in self._open.values() if self._gone(p, now)]
         for tag_pass in quiet:
             del self._open[tag_pass.uid]
         return ended + quiet

@@ -329,10 +329,10 @@ class PollGroup:
                 self._on_health_change()
             antenna.failures_in_row = 0
             antenna.backoff = _BACKOFF_MIN_S
-        if not entries:
-            return []
-        antenna.reads += len(entries)
-        antenna.last_read = time.time()
+        if entries:
+            antenna.reads += len(entries)
+            antenna.last_read = time.time()
+        # An empty reply matters too: it is what shows the passes of absent tags have ended.
         return self.core.inventory(
             antenna.name, cycle, entries, secured=afi is not None, reply_ns=reply_ns
         )

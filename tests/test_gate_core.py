@@ -99,6 +99,8 @@ def test_one_alarm_per_pass_however_many_reads_and_antennas(make_rig) -> None:
     assert rig.core.counters.alarms == 1
     assert rig.core.passes_total == 1
     rig.clock.now += 2.0
+    assert rig.core.expire() == 0  # no inventory since: nothing shows the tag has gone
+    rig.core.inventory("a1", 21, [], secured=True, reply_ns=21)  # the gate looked: gone
     assert rig.core.expire() == 1
     ended = [n for n in rig.notices if isinstance(n, PassEnded)]
     assert len(ended) == 1
@@ -110,11 +112,35 @@ def test_a_new_pass_after_the_quiet_time_alarms_again(make_rig) -> None:
     """The same tag back after the quiet time is a new pass with its own alarm."""
     rig = make_rig()
     rig.core.inventory("a1", 1, entries(1), secured=True, reply_ns=1)
-    rig.clock.now += 2.5  # no expire() in between: the late read still starts a new pass
-    rig.core.inventory("a1", 2, entries(1), secured=True, reply_ns=2)
+    rig.clock.now += 2.5
+    rig.core.inventory("a1", 2, [], secured=True, reply_ns=2)  # looked, and it was gone
+    # No expire() in between: the late read still starts a new pass.
+    rig.core.inventory("a1", 3, entries(1), secured=True, reply_ns=3)
     assert rig.core.counters.alarms == 2
     rig.core.expire()
     assert sum(isinstance(n, PassEnded) for n in rig.notices) == 1  # the replaced first pass
+
+
+def test_a_stalled_gate_does_not_split_a_pass(make_rig) -> None:
+    """Polling that stalls past the quiet time (a starved CPU) leaves the tag in one pass."""
+    rig = make_rig()
+    rig.core.inventory("a1", 1, entries(1), secured=True, reply_ns=1)
+    rig.clock.now += 3.0  # no inventory ran meanwhile
+    assert rig.core.expire() == 0
+    rig.core.inventory("a1", 2, entries(1), secured=True, reply_ns=2)
+    assert rig.core.counters.alarms == 1
+    assert rig.core.passes_total == 1
+
+
+def test_passes_end_even_when_the_gate_cannot_read(make_rig) -> None:
+    """With every reader gone, a pass still ends after ten quiet times, so its event is sent."""
+    rig = make_rig()
+    rig.core.inventory("a1", 1, entries(1), secured=True, reply_ns=1)
+    quiet = rig.core.tracker.quiet_time_s
+    rig.clock.now += quiet * 9.9
+    assert rig.core.expire() == 0
+    rig.clock.now += quiet * 0.2
+    assert rig.core.expire() == 1
 
 
 def test_unsecured_tags_in_a_full_scan_are_probed_not_alarmed(make_rig) -> None:
@@ -188,6 +214,7 @@ def test_a_pass_left_undecided_alarms_when_it_ends(make_rig) -> None:
     rig.core.inventory("a1", 1, entries(8), secured=True, reply_ns=1)
     assert rig.on() == 0
     rig.clock.now += 3
+    rig.core.inventory("a1", 2, [], secured=True, reply_ns=2)  # the gate looked: all gone
     rig.core.expire()
     assert rig.on() == 1
     assert [type(n) for n in rig.notices] == [Alarmed, PassEnded]
@@ -218,7 +245,7 @@ def test_tag_memo_forgets_the_least_recently_used() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 7), st.floats(0, 3)), min_size=1, max_size=60))
 def test_tracker_one_pass_per_quiet_gap(reads: list[tuple[int, float]]) -> None:
-    """Reads of a UID open a new pass exactly when the previous read is a quiet time ago."""
+    """While the gate polls, reads of a UID open a new pass exactly when the last one is a quiet time ago."""
     tracker = PassTracker(quiet_time_s=1.0)
     now = 0.0
     last: dict[int, float] = {}
@@ -228,8 +255,11 @@ def test_tracker_one_pass_per_quiet_gap(reads: list[tuple[int, float]]) -> None:
         if number not in last or now - last[number] >= 1.0:
             expected += 1
         last[number] = now
+        if step > 0:
+            tracker.inventory_done(now - step / 2)  # the gate polls continuously between reads
         tracker.read(uid(number), 6, "a", 0, now, 0)
     assert tracker.passes_total == expected
+    tracker.inventory_done(now + 2.0)
     ended = tracker.expire(now + 2.0)
     assert len(ended) == expected
     assert sum(p.reads for p in ended) == len(reads)
