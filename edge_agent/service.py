@@ -123,6 +123,7 @@ class AgentService:
             version=software_version(),
             max_events=agent.outbox_max_events,
         )
+        self.link.device_details = ctx.device_details.reported
         config = uvicorn.Config(
             create_app(ctx),
             log_config=None,  # keep libedge's logging (and its secret scrubber)

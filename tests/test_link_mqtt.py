@@ -416,7 +416,10 @@ def test_the_link_reconnects_after_a_broker_restart_and_delivers_what_waited(
     """While the broker is down the problem is reported; after it returns, events flow again."""
     dev = device()
     outbox = SqliteOutbox(tmp_path / "agent.sqlite")
-    link = make_link(fresh_broker.url, outbox, dev)
+    # The link may reconnect and publish before the stand-in central below subscribes; the
+    # broker drops what nobody subscribed to, and the re-send of unconfirmed events (1 s here)
+    # is what delivers them then, as it would in the field.
+    link = make_link(fresh_broker.url, outbox, dev, resend_after_s=1.0)
     link.start()
     try:
         assert link.wait_for(lambda: link.status().connected, 10)

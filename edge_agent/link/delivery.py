@@ -35,8 +35,11 @@ Reading and writing the outbox is batched, because a query or a commit per PUBAC
 make the drain as slow as the disk: due events are read ahead in blocks of
 ``read_ahead`` rows and published from memory as the window frees up; SENT and CONFIRMED
 marks are handed to a :class:`~edge_agent.link.marks.MarkWriter` every ``FLUSH_AGE_S``
-(or ``FLUSH_ROWS`` marks), which commits them on its own thread, and they are waited for
-before the next block is read, so that a block never holds an event already acknowledged.
+(or ``FLUSH_ROWS`` marks), which commits them on its own thread. While a backlog drains,
+each block is read after the highest seq read so far (a cursor: ``due(after_seq=...)``),
+so no row is read twice and no read waits for the marks; a full read (after a re-send
+comes due, a new connection, a poke) waits for them first, so that a block never holds
+an event already acknowledged.
 An event that central confirms before its SENT mark is written gets no SENT mark at all.
 Events acknowledged or confirmed but not yet marked are remembered in memory and never
 published twice; a mark lost in a crash costs only a duplicate that central drops.
@@ -49,6 +52,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from edge_agent.contract import ContractError, DeliveryReceipt
 from edge_agent.contract.topics import event_topic, parse_topic
@@ -96,8 +100,7 @@ class DeliveryCounters:
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class _InFlight:
+class _InFlight(NamedTuple):  # one per publish: a tuple is cheaper than a frozen dataclass
     seq: int
     topic: str
     probe: bool
@@ -149,6 +152,10 @@ class Delivery:
         self._marks_since: float | None = None  # when the oldest unflushed mark was learned
         self._ahead: deque[OutboxEvent] = deque()  # due events read, not yet published
         self._dirty = True  # something may have become due since the last read
+        # The highest seq read ahead since the last full read: while a backlog drains,
+        # each read asks only for later events (see _read_ahead). Reset to 0 whenever an
+        # event at or below it may have become due again.
+        self._cursor = 0
         self._topics: dict[tuple[str, str], str] = {}
         # Confirmed by central, but the outbox may not say so yet (the mark is on its way):
         # remembered long enough that a read of due events never publishes them again.
@@ -178,11 +185,16 @@ class Delivery:
         self._inflight.clear()
         self._inflight_seqs.clear()
         self._ahead.clear()
+        self._reread()
+
+    def _reread(self) -> None:
+        """Read from the oldest due event on next time (something old may be due again)."""
         self._dirty = True
+        self._cursor = 0
 
     def poke(self) -> None:
         """Events may have been appended (or retried): read the outbox again."""
-        self._dirty = True
+        self._reread()
 
     def disconnected(self, generation: int, reason: str, by_server: bool) -> None:
         """The connection ended; judge whether an event in flight may be the cause."""
@@ -215,7 +227,7 @@ class Delivery:
         self._inflight.clear()
         self._inflight_seqs.clear()
         self._ahead.clear()
-        self._dirty = True
+        self._reread()
 
     def puback(self, generation: int, mid: int, code: int, reason: str) -> bool:
         """The broker answered the publish ``mid``; False when it was not one of ours."""
@@ -228,15 +240,17 @@ class Delivery:
         if code < 0x80:
             self.counters.acked += 1
             self._mark(self._to_mark_sent, flight.seq)
-            self._awaiting[flight.seq] = self._mono() + self.resend_after_s
-            self._awaiting.move_to_end(flight.seq)
+            awaiting = self._awaiting
+            if flight.seq in awaiting:  # re-acknowledged: its deadline moves to the end
+                awaiting.move_to_end(flight.seq)
+            awaiting[flight.seq] = self._mono() + self.resend_after_s
             if flight.probe:
                 self.suspect = False
                 self._strikes.pop(flight.seq, None)
         elif code in TRANSIENT_PUBACK:
             log.info("broker deferred event seq %d (%s); retrying later", flight.seq, reason)
             self._held[flight.seq] = self._mono() + TRANSIENT_HOLD_S
-            self._dirty = True
+            self._reread()
         else:
             self._refuse(
                 flight.seq,
@@ -345,10 +359,10 @@ class Delivery:
             if deadline > now:
                 break
             del self._awaiting[seq]  # its row is SENT with an old sent_at: due() returns it
-            self._dirty = True
+            self._reread()
         for seq in [s for s, t in self._held.items() if t <= now]:
             del self._held[seq]
-            self._dirty = True
+            self._reread()
 
     def capacity(self) -> int:
         """How many more events may be published now."""
@@ -383,30 +397,46 @@ class Delivery:
         )
 
     def _read_ahead(self) -> None:
-        """Read the next block of due events into memory (after committing the marks)."""
+        """Read the next block of due events into memory (after committing the marks).
+
+        Events at or below the cursor that are due again (a re-send, a released hold, a
+        retried dead letter, a new connection) reset the cursor first, so a read after
+        the cursor misses nothing: everything below it is in flight, awaiting its
+        receipt, or being marked. It need not wait for those marks, nor read past them.
+        """
         self.flush(force=True)
-        if self.marks is not None:
-            # Let the marks land first, or the read returns (and decodes) every event
-            # acknowledged since the last commit only for this thread to skip it. Paho
-            # holds a few windows of events meanwhile, so the wire does not go idle.
-            self.marks.wait_idle(1.0)
-        skip = self._skip()
-        # Acknowledged events whose marks are not committed yet still look due: read past them.
-        unflushed = len(self._to_mark_sent) + len(self._to_dead)
-        if self.marks is not None:
-            unflushed += self.marks.outstanding
-        limit = self.read_ahead + len(self._inflight_seqs) + len(self._held) + unflushed
+        cursor = self._cursor
+        if cursor:
+            skip: set[int] | frozenset[int] = self._to_dead.keys() | self._held.keys()
+            limit = self.read_ahead
+        else:
+            if self.marks is not None:
+                # Let the marks land first, or the read returns (and decodes) every event
+                # acknowledged since the last commit only for this thread to skip it. Paho
+                # holds a few windows of events meanwhile, so the wire does not go idle.
+                self.marks.wait_idle(1.0)
+            skip = self._skip()
+            # Acknowledged events whose marks are not committed yet still look due: read
+            # past them.
+            unflushed = len(self._to_mark_sent) + len(self._to_dead)
+            if self.marks is not None:
+                unflushed += self.marks.outstanding
+            limit = self.read_ahead + len(self._inflight_seqs) + len(self._held) + unflushed
         # Right after a restart, every event sent before it is re-sent at once: SENT rows
         # whose sent_at is older than our start (by a millisecond, so that rows marked
         # since the start are not) are due. Later, the usual resend_after applies.
         since_start = self._wall() - self._started_wall
         resend_after = min(self.resend_after_s, max(since_start, 0.0) + 1e-3)
         try:
-            rows = self.outbox.due(self.device_id, limit, resend_after=resend_after)
+            rows = self.outbox.due(
+                self.device_id, limit, resend_after=resend_after, after_seq=cursor
+            )
         except OutboxError as exc:
             self._storage_failed("read due events from", exc)
             return
         self._ahead.extend(row for row in rows if row.seq not in skip)
+        if rows:
+            self._cursor = max(cursor, rows[-1].seq)
         # A short answer means nothing else is due; otherwise read again when this is used.
         self._dirty = len(rows) >= limit
 

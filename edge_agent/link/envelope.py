@@ -11,6 +11,7 @@ always parses as the ``Envelope`` the fields describe.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 
@@ -31,22 +32,29 @@ def iso_time(unix: float) -> str:
 _PLAIN = re.compile(r"^[A-Za-z0-9._:+-]*$")
 
 
+@functools.lru_cache(maxsize=256)
+def _device_fields(library_id: str, device_id: str, device_kind: str) -> str | None:
+    """The envelope's fields naming the device, as JSON, if no string needs escaping.
+
+    They are the same for every event of a device: built once, not once per event.
+    """
+    if _PLAIN.match(library_id) and _PLAIN.match(device_id) and _PLAIN.match(device_kind):
+        return (
+            f'"library_id":"{library_id}","device_id":"{device_id}","device_kind":"{device_kind}",'
+        )
+    return None
+
+
 def envelope_bytes(event: OutboxEvent, *, library_id: str, device_kind: str) -> bytes:
     """The envelope of ``event`` as UTF-8 JSON bytes, payload spliced in unchanged."""
     when = iso_time(event.event_time)
-    plain = _PLAIN.match
-    if (
-        plain(event.event_id)
-        and plain(library_id)
-        and plain(event.device_id)
-        and plain(device_kind)
-    ):
+    device = _device_fields(library_id, event.device_id, device_kind)
+    if device is not None and _PLAIN.match(event.event_id):
         # The common case, without the JSON encoder: every string is plain (checked above).
         trusted = "true" if event.clock_trusted else "false"
         return (
-            f'{{"schema_version":{SCHEMA_VERSION},"event_id":"{event.event_id}",'
-            f'"library_id":"{library_id}","device_id":"{event.device_id}",'
-            f'"device_kind":"{device_kind}","seq":{int(event.seq)},"time":"{when}",'
+            f'{{"schema_version":{SCHEMA_VERSION},"event_id":"{event.event_id}",{device}'
+            f'"seq":{int(event.seq)},"time":"{when}",'
             f'"clock_trusted":{trusted},"payload":{event.payload}}}'
         ).encode()
     head = _dumps(

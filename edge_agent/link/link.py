@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from queue import SimpleQueue
 
 from paho.mqtt.packettypes import PacketTypes
@@ -93,6 +93,9 @@ class AgentLink:
         self.options = options
         self.outbox = outbox
         self.caches = caches
+        #: What the device's own processes reported (reader connected, printer, alarms today),
+        #: merged into the published status; the service wires it to the API's store.
+        self.device_details: Callable[[], Mapping[str, object]] = dict
         self._queue: SimpleQueue[LinkEvent | object] = SimpleQueue()
         self.pending = PendingRequests()
         self.marks = MarkWriter(
@@ -346,6 +349,7 @@ class AgentLink:
                 values["cache_versions"] = self.caches.versions()
             except CacheError as exc:
                 log.warning("status without cache versions: %s", exc)
+        values.update(self.device_details())
         return StatusDetails.model_validate(values)
 
     # ------------------------------------------------------------ worker thread

@@ -52,6 +52,7 @@ __all__ = [
     "OutboxLimits",
     "OutboxStats",
     "check_append",
+    "check_cursor",
     "check_limit",
     "check_name",
     "check_reason",
@@ -185,14 +186,22 @@ class Outbox(Protocol):
         ...
 
     def due(
-        self, device_id: str | None, limit: int, *, resend_after: float, now: float | None = None
+        self,
+        device_id: str | None,
+        limit: int,
+        *,
+        resend_after: float,
+        now: float | None = None,
+        after_seq: int = 0,
     ) -> list[OutboxEvent]:
         """Return up to ``limit`` events to publish, oldest first.
 
         These are PENDING events plus SENT events whose ``sent_at`` is at least
         ``resend_after`` seconds old (acknowledged by the broker but never confirmed).
         This is a query, not a lease: the same rows come back until they are marked, so
-        the caller keeps its own in-flight set.
+        the caller keeps its own in-flight set. ``after_seq`` (a cursor, only with a
+        ``device_id``) returns only that device's events with a greater seq, so that a
+        reader draining a backlog does not read again the rows it holds already.
         """
         ...
 
@@ -276,6 +285,15 @@ def check_seq(value: object) -> int:
     if not 1 <= value <= MAX_SEQ:
         raise InvalidArgument(f"seq must be within 1..{MAX_SEQ}, not {value}")
     return value
+
+
+def check_cursor(device_id: str | None, after_seq: object) -> int:
+    """Return ``after_seq`` if it is a valid ``due`` cursor (0, or a seq with a device)."""
+    if after_seq == 0 and not isinstance(after_seq, bool) and isinstance(after_seq, int):
+        return 0
+    if device_id is None:
+        raise InvalidArgument("after_seq needs a device_id: seqs are numbered per device")
+    return check_seq(after_seq)
 
 
 def check_seqs(seqs: Iterable[int]) -> tuple[int, ...]:

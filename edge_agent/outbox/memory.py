@@ -22,6 +22,7 @@ from edge_agent.outbox.contract import (
     OutboxLimits,
     OutboxStats,
     check_append,
+    check_cursor,
     check_limit,
     check_name,
     check_reason,
@@ -153,12 +154,19 @@ class MemoryOutbox:
             return event
 
     def due(
-        self, device_id: str | None, limit: int, *, resend_after: float, now: float | None = None
+        self,
+        device_id: str | None,
+        limit: int,
+        *,
+        resend_after: float,
+        now: float | None = None,
+        after_seq: int = 0,
     ) -> list[OutboxEvent]:
         """Return up to ``limit`` PENDING and re-sendable SENT events, oldest first."""
         check_limit(limit)
         if device_id is not None:
             check_name("device_id", device_id)
+        after = check_cursor(device_id, after_seq)
         cutoff = self._now(now) - check_time("resend_after", resend_after)
         found: list[OutboxEvent] = []
         with self._lock:
@@ -166,7 +174,7 @@ class MemoryOutbox:
             for event in self._events.values():
                 if len(found) >= limit:
                     break
-                if device_id is not None and event.device_id != device_id:
+                if device_id is not None and (event.device_id != device_id or event.seq <= after):
                     continue
                 if event.state is EventState.PENDING or (
                     event.state is EventState.SENT

@@ -39,6 +39,7 @@ from edge_agent.outbox.contract import (
     OutboxLimits,
     OutboxStats,
     check_append,
+    check_cursor,
     check_limit,
     check_name,
     check_reason,
@@ -348,19 +349,27 @@ class SqliteOutbox:
             raise OutboxClosed("the outbox is closed")
 
     def due(
-        self, device_id: str | None, limit: int, *, resend_after: float, now: float | None = None
+        self,
+        device_id: str | None,
+        limit: int,
+        *,
+        resend_after: float,
+        now: float | None = None,
+        after_seq: int = 0,
     ) -> list[OutboxEvent]:
         """Return up to ``limit`` PENDING and re-sendable SENT events, oldest first."""
         check_limit(limit)
-        after = check_time("resend_after", resend_after)
-        cutoff = self._now(now) - after
+        cursor = check_cursor(device_id, after_seq)
+        cutoff = self._now(now) - check_time("resend_after", resend_after)
         if device_id is None:
             return self._query(_DUE + " ORDER BY id LIMIT ?", (cutoff, limit))
         check_name("device_id", device_id)
-        # "+device_id" keeps SQLite off the (device_id, seq) index, which would visit the
-        # device's whole confirmed history; the open index holds only what may be due.
+        # "+device_id" and "+seq" keep SQLite off the (device_id, seq) index, which would
+        # visit the device's whole confirmed history; the open index holds only what may
+        # be due. Open rows below the cursor are skipped there, without being decoded.
         return self._query(
-            _DUE + " AND +device_id = ? ORDER BY id LIMIT ?", (cutoff, device_id, limit)
+            _DUE + " AND +device_id = ? AND +seq > ? ORDER BY id LIMIT ?",
+            (cutoff, device_id, cursor, limit),
         )
 
     def get(self, device_id: str, seq: int) -> OutboxEvent | None:
