@@ -1,4 +1,5 @@
 # libedge: two commands for a person, a few more for a developer.
+#   make demo   set up .venv if needed, then run the whole library site on simulators
 #   make test   set up .venv if needed, then static checks and the whole test suite
 #   make check  static checks only (ruff, mypy strict, import layers)
 VENV   ?= .venv
@@ -6,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.libedge-installed
 PYTHON ?= python3
 
-.PHONY: test check install system-deps format clean
+.PHONY: demo test check install system-deps format clean
 
 install: $(STAMP)
 
@@ -31,6 +32,9 @@ check: install
 
 test: system-deps check
 	$(VENV)/bin/pytest
+
+demo: system-deps install
+	$(VENV)/bin/libedge demo
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -29,11 +29,12 @@ COMMANDS: Mapping[str, str] = {
     "agent": "edge_agent.commands.agent_cmd",
     "config": "edge_agent.commands.config_cmd",
     "contract": "edge_agent.commands.contract_cmd",
+    "demo": "simulators.demo.cli",
     "gate": "gate.cli",
     "hw": "edge_agent.commands.hw_cmd",
+    "kiosk": "kiosk.cli",
     "rfid": "hardware.rfid_cli",
     "sim": "simulators.cli",
-    "kiosk": "kiosk.cli",
 }
 
 

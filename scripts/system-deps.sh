@@ -9,10 +9,11 @@
 #   libusb-1.0-0         nfcpy's USB card readers and USB receipt printers
 #   tesseract-ocr tesseract-ocr-vie zbar-tools
 #                        the tests read printed receipts back as a patron would (OCR, QR)
+#   chromium             the dashboard's browser test (driven by Playwright, no browser download)
 # Only missing packages are installed; with nothing missing this is a no-op and needs no root.
 set -euo pipefail
 packages=(mosquitto python3-venv libgl1 libegl1 libgles2 libgl1-mesa-dri libmtdev1 espeak-ng
-          fonts-dejavu-core libusb-1.0-0 tesseract-ocr tesseract-ocr-vie zbar-tools)
+          fonts-dejavu-core libusb-1.0-0 tesseract-ocr tesseract-ocr-vie zbar-tools chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
