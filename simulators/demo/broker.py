@@ -26,7 +26,7 @@ __all__ = ["BrokerError", "DemoBroker", "free_port", "mosquitto_binary"]
 
 
 class BrokerError(RuntimeError):
-    """The demo's broker could not be started or did not listen."""
+    """A broker could not be started or did not listen (the tests' brokers use this too)."""
 
 
 def free_port() -> int:
@@ -53,11 +53,11 @@ def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], timeout:
     waited = 0.0
     while True:
         if proc.poll() is not None:
-            raise BrokerError(f"mosquitto exited with status {proc.returncode} before listening")
+            raise BrokerError(f"broker exited with status {proc.returncode} before listening")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         if waited > timeout:
-            raise BrokerError(f"mosquitto did not listen on {host}:{port} within {timeout} s")
+            raise BrokerError(f"broker did not listen on {host}:{port} within {timeout} s")
         pause.wait(0.05)
         waited += 0.05
 

@@ -10,17 +10,16 @@ amqtt broker instead (MQTT 3.1.1 only; pytest's header says which one is in use)
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from simulators.demo.broker import BrokerError, free_port, mosquitto_binary, wait_listening
 
 __all__ = [
     "AmqttBroker",
@@ -32,28 +31,6 @@ __all__ = [
     "mosquitto_binary",
     "mosquitto_version",
 ]
-
-
-class BrokerError(RuntimeError):
-    """A test broker could not be started or did not become ready."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def mosquitto_binary() -> str | None:
-    """The mosquitto executable (Debian installs it in /usr/sbin, often not on a user's PATH)."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    for candidate in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def mosquitto_version(binary: str) -> str:
@@ -68,22 +45,6 @@ def mosquitto_version(binary: str) -> str:
 def broker_kind() -> str:
     """'mosquitto' when the binary exists, else 'amqtt'."""
     return "mosquitto" if mosquitto_binary() else "amqtt"
-
-
-def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Return once ``port`` accepts a TCP connection; fail if the process exits or time runs out."""
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        if proc.poll() is not None:
-            raise BrokerError(f"broker exited with status {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        if time.monotonic() > deadline:
-            raise BrokerError(f"broker did not listen on {host}:{port} within {timeout} s")
-        # A readiness poll with a growing interval, bounded by the deadline above.
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
 
 
 @dataclass(frozen=True)
@@ -202,7 +163,7 @@ class MosquittoBroker:
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_listening(self.host, self.port, self._proc, timeout)
+            wait_listening(self.host, self.port, self._proc, timeout)
         except BrokerError as exc:
             self.stop()
             raise BrokerError(f"{exc}; log: {self.log_tail()}") from exc
@@ -287,7 +248,7 @@ class AmqttBroker:
         binary = Path(sys.executable).with_name("amqtt")
         with self.log_file.open("ab") as log:
             self._proc = subprocess.Popen([str(binary), "-c", str(config)], stdout=log, stderr=log)
-        _wait_listening(self.host, self.port, self._proc, timeout)
+        wait_listening(self.host, self.port, self._proc, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the broker."""
