@@ -62,6 +62,17 @@ def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], timeout:
         waited += 0.05
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM a broker process (it saves its state on the way out), SIGKILL it if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
 class DemoBroker:
     """One private Mosquitto, restartable on the same port (for the offline period)."""
 
@@ -135,12 +146,5 @@ class DemoBroker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the broker gracefully (it saves its persistence file first)."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
+        if proc is not None:
+            stop_process(proc, timeout)

@@ -13,13 +13,18 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulators.demo.broker import BrokerError, free_port, mosquitto_binary, wait_listening
+from simulators.demo.broker import (
+    BrokerError,
+    free_port,
+    mosquitto_binary,
+    stop_process,
+    wait_listening,
+)
 
 __all__ = [
     "AmqttBroker",
@@ -171,15 +176,8 @@ class MosquittoBroker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the broker gracefully (it saves its persistence file on the way out)."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
+        if proc is not None:
+            stop_process(proc, timeout)
 
     def kill(self) -> None:
         """Kill the broker without warning, as a power cut would."""
@@ -253,13 +251,8 @@ class AmqttBroker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the broker."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
+        if proc is not None:
+            stop_process(proc, timeout)
 
     kill = stop
 
