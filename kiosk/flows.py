@@ -235,35 +235,38 @@ class Flows:
         detail = answer.message or f"central answered {answer.outcome!r} without a usable body"
         return _Refuse(RefusalReason.OTHER, detail, offline=False)
 
+    @staticmethod
+    def _foreign(unit: Unit, batch: Batch) -> _Refuse | None:
+        """Another library's item is neither lent nor taken back here."""
+        if not unit.foreign:
+            return None
+        assert unit.item is not None
+        owner = unit.item.owner_institution
+        return _Refuse(RefusalReason.FOREIGN_ITEM, f"owner {owner}", offline=batch.offline)
+
+    def _refuse_unit(
+        self, action: Action, patron_id: str | None, unit: Unit, refusal: _Refuse
+    ) -> LineOutcome:
+        """Record and show the refusal of one unit."""
+        return self.refuse(
+            action,
+            refusal.reason,
+            patron_id=patron_id,
+            item_id=unit.item_id,
+            detail=refusal.detail,
+            offline=refusal.offline,
+            title=unit.title,
+        )
+
     # ------------------------------------------------------------ checkout
 
     def checkout(self, patron_id: str, unit: Unit, batch: Batch) -> LineOutcome:
         """Lend one item (every part of a set) to the patron, or say why not."""
-        item = unit.item
-        assert item is not None
         assert unit.item_id is not None
         item_id = unit.item_id
-        if unit.foreign:
-            return self.refuse(
-                "checkout",
-                RefusalReason.FOREIGN_ITEM,
-                patron_id=patron_id,
-                item_id=item_id,
-                detail=f"owner {item.owner_institution}",
-                offline=batch.offline,
-                title=unit.title,
-            )
-        decision = self._authorise_checkout(patron_id, unit, batch)
+        decision = self._foreign(unit, batch) or self._authorise_checkout(patron_id, unit, batch)
         if isinstance(decision, _Refuse):
-            return self.refuse(
-                "checkout",
-                decision.reason,
-                patron_id=patron_id,
-                item_id=item_id,
-                detail=decision.detail,
-                offline=decision.offline,
-                title=unit.title,
-            )
+            return self._refuse_unit("checkout", patron_id, unit, decision)
         title = decision.title or unit.title
         assert decision.due is not None
         event = Checkout(
@@ -334,35 +337,13 @@ class Flows:
 
     # ------------------------------------------------------------ check-in
 
-    def checkin(  # noqa: PLR0911 - one exit per outcome, each explained
-        self, patron_id: str | None, unit: Unit, batch: Batch
-    ) -> LineOutcome:
+    def checkin(self, patron_id: str | None, unit: Unit, batch: Batch) -> LineOutcome:
         """Take one item back (every part of a set), re-arm its security, or say why not."""
-        item = unit.item
-        assert item is not None
         assert unit.item_id is not None
         item_id = unit.item_id
-        if unit.foreign:
-            return self.refuse(
-                "checkin",
-                RefusalReason.FOREIGN_ITEM,
-                patron_id=patron_id,
-                item_id=item_id,
-                detail=f"owner {item.owner_institution}",
-                offline=batch.offline,
-                title=unit.title,
-            )
-        decision = self._authorise_checkin(unit, batch)
+        decision = self._foreign(unit, batch) or self._authorise_checkin(unit, batch)
         if isinstance(decision, _Refuse):
-            return self.refuse(
-                "checkin",
-                decision.reason,
-                patron_id=patron_id,
-                item_id=item_id,
-                detail=decision.detail,
-                offline=decision.offline,
-                title=unit.title,
-            )
+            return self._refuse_unit("checkin", patron_id, unit, decision)
         title = decision.title or unit.title
         event = Checkin(
             item_id=item_id,
