@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import re
 import threading
 import time
@@ -40,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
+
+from hardware.events import EventDelivery
 
 __all__ = [
     "DEFAULT_URI_NUMBER_PATTERN",
@@ -202,8 +203,7 @@ class NfcCardReader:
         self.path = path
         self.settings = settings or CardReaderSettings()
         self._uri_pattern = re.compile(self.settings.uri_number_pattern)
-        self._on_event = on_event
-        self._events: queue.Queue[CardEvent] = queue.Queue()
+        self._delivery: EventDelivery[CardEvent] = EventDelivery(on_event, log, "card")
         self._factory = frontend_factory
         self._clock = clock
         self._stop = threading.Event()
@@ -237,10 +237,7 @@ class NfcCardReader:
 
     def get_event(self, timeout: float | None = None) -> CardEvent | None:
         """Wait for the next event (when no callback was given); ``None`` on timeout."""
-        try:
-            return self._events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return self._delivery.get(timeout)
 
     def __enter__(self) -> NfcCardReader:
         self.start()
@@ -251,15 +248,7 @@ class NfcCardReader:
 
     # ------------------------------------------------------------------ the thread
     def _emit(self, event: CardEvent) -> None:
-        if self._on_event is None:
-            self._events.put(event)
-            return
-        try:
-            self._on_event(event)
-        except Exception:
-            # The caller's bug must not kill the reader; it is logged with its traceback, but
-            # without the event, which holds a patron's card number.
-            log.exception("card event callback failed on a %s", type(event).__name__)
+        self._delivery.emit(event)
 
     def _open(self) -> Any:
         if self._factory is not None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
-import queue
 import re
 import select
 import threading
@@ -42,6 +41,7 @@ from stdnum import ean, luhn
 from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_11_2
 
+from hardware.events import EventDelivery
 from hardware.ports import LineSettings, PortURLError, open_port, parse_line_settings
 
 __all__ = [
@@ -270,8 +270,7 @@ class _ScannerThread:
     ) -> None:
         self.url = url
         self.settings = settings or ScannerSettings()
-        self._on_event = on_event
-        self._events: queue.Queue[ScanEvent] = queue.Queue()
+        self._delivery: EventDelivery[ScanEvent] = EventDelivery(on_event, log, "scanner")
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -300,10 +299,7 @@ class _ScannerThread:
 
     def get_event(self, timeout: float | None = None) -> ScanEvent | None:
         """Wait for the next event (when no callback was given); ``None`` on timeout."""
-        try:
-            return self._events.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return self._delivery.get(timeout)
 
     def __enter__(self) -> _ScannerThread:
         self.start()
@@ -313,14 +309,7 @@ class _ScannerThread:
         self.stop()
 
     def _emit(self, event: ScanEvent) -> None:
-        if self._on_event is None:
-            self._events.put(event)
-            return
-        try:
-            self._on_event(event)
-        except Exception:
-            # Logged without the scan itself: it may be a patron's card number.
-            log.exception("scanner event callback failed on a %s", type(event).__name__)
+        self._delivery.emit(event)
 
     def _report(self, kind: ScanProblemKind, detail: str, retry_in: float) -> None:
         self._emit(ScannerProblem(kind, detail, retry_in=retry_in))
