@@ -180,7 +180,13 @@ class SocketBeamInput:
 
 
 class GpioBeamInput:
-    """Two beam receivers on GPIO pins (a broken beam pulls the input low)."""
+    """Two beam receivers on GPIO pins, pulled up; a receiver that sees its beam pulls low.
+
+    That is the usual open-collector (NPN, "light-on") receiver: while the light arrives
+    it sinks the pin to ground, and a person in the beam releases it to the pull-up. So
+    low (gpiozero's "active" with ``pull_up=True``) is a clear beam and high is broken;
+    a "dark-on" receiver must be switched to light-on mode.
+    """
 
     def __init__(self, pin_a: int, pin_b: int, on_crossing: OnCrossing) -> None:
         try:
