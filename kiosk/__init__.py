@@ -13,5 +13,7 @@ The controller (no Kivy anywhere in these modules):
 - :mod:`kiosk.i18n`, :mod:`kiosk.messages` and ``kiosk/locale`` — Vietnamese and English.
 - :mod:`kiosk.ports` (what the controller needs), :mod:`kiosk.adapters` (the real devices and
   the agent's API), :mod:`kiosk.fakes` / :mod:`kiosk.fake_devices` (in-memory stand-ins),
-  :mod:`kiosk.wiring` (a running controller from the site configuration).
+  :mod:`kiosk.wiring` (a running controller from the site configuration);
+  :mod:`kiosk.identify_devices` — the NFC card reader and the barcode scanner, feeding the
+  controller on the UI thread.
 """

@@ -4,9 +4,11 @@
 (``[devices] printer``, optional), the agent's local API (``[agent]``: its unix socket when
 one is configured, else host and port, with the API token), the intent journal (beside the
 agent's database unless a data directory is given) and a worker thread, then builds the
-controller and runs its start-up recovery. The UI passes its ``post`` (Kivy:
-``lambda fn: Clock.schedule_once(lambda dt: fn())``) and calls :meth:`KioskRuntime.close`
-when it stops.
+controller and runs its start-up recovery. Last it starts the NFC card reader and the barcode
+scanner when ``[devices] card_reader`` / ``scanner`` name them
+(:mod:`kiosk.identify_devices`): a missing one is logged and retried, never fatal. The UI
+passes its ``post`` (Kivy: ``lambda fn: Clock.schedule_once(lambda dt: fn())``) and calls
+:meth:`KioskRuntime.close` when it stops.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from hardware.printer import PrinterProfile, open_printer
 from kiosk.adapters import ClientAgent, EscposPrinter, SystemClock, open_pad
 from kiosk.config import KioskConfig
 from kiosk.controller import KioskController
+from kiosk.identify_devices import IdentifyDevices, open_identify_devices
 from kiosk.journal import IntentJournal
 from kiosk.ports import Mailer
 from kiosk.workers import Post, ThreadWorker
@@ -41,17 +44,34 @@ class KioskRuntime:
     controller: KioskController
     worker: ThreadWorker
     closers: list[Callable[[], None]] = field(default_factory=list)
+    #: The card reader and scanner (None when open_kiosk was not asked for them).
+    identify: IdentifyDevices | None = None
+    _closed: bool = field(default=False, init=False, repr=False)
 
     def close(self) -> None:
-        """Stop the worker (letting its job finish), then close journal, agent and pad."""
+        """Stop card reader and scanner, then the worker (its job finishes), then the rest.
+
+        Card reader and scanner stop first, so that no new visit can begin while the rest
+        closes. Idempotent; logs "kiosk stopped" once everything is closed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self.identify is not None:
+            self._best_effort(self.identify.close)
         self.worker.close()
         for close in reversed(self.closers):
-            try:
-                close()
-            except Exception:
-                # Closing is best effort; the process is stopping anyway.
-                log.exception("closing a kiosk resource failed")
+            self._best_effort(close)
         self.closers.clear()
+        log.info("kiosk stopped")
+
+    @staticmethod
+    def _best_effort(close: Callable[[], None]) -> None:
+        try:
+            close()
+        except Exception:
+            # Closing is best effort; the process is stopping anyway.
+            log.exception("closing a kiosk resource failed")
 
 
 def open_kiosk(
@@ -94,9 +114,13 @@ def open_kiosk(
             on_reload=on_reload,
         )
         controller.start()
+        # Last: their events go straight to a controller that has started.
+        identify = open_identify_devices(
+            controller, post, card_reader=devices.card_reader, scanner=devices.scanner
+        )
     except BaseException:
         worker.close()
         for close in reversed(closers):
             close()
         raise
-    return KioskRuntime(controller, worker, closers)
+    return KioskRuntime(controller, worker, closers, identify)

@@ -101,6 +101,7 @@ class KioskApp(App):  # type: ignore[misc]
         self.manager: ScreenManager | None = None
         self._shot: set[str] = set()
         self._spoken = ""
+        self._stop_requested: str | None = None
 
     # ------------------------------------------------------------ life cycle
 
@@ -142,7 +143,20 @@ class KioskApp(App):  # type: ignore[misc]
         """Run ``fn`` on the UI thread at the next frame (called from the worker thread)."""
         Clock.schedule_once(lambda _dt: fn(), 0)
 
+    def request_stop(self, reason: str) -> None:
+        """Stop at the next tick, on the UI thread; ``reason`` (e.g. "SIGTERM") is logged.
+
+        Only a flag is set here: a signal handler runs between any two bytecodes of the UI
+        thread, possibly inside Kivy's clock, so it must not take locks or call into Kivy.
+        """
+        self._stop_requested = reason
+
     def _tick(self, _dt: float) -> None:
+        if self._stop_requested is not None:
+            Logger.info("Kiosk: %s received, stopping", self._stop_requested)
+            self._stop_requested = None
+            self.stop()  # on_stop closes the runtime
+            return
         if self.runtime is not None:
             self.controller.tick()
 
