@@ -61,6 +61,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+class _OwnOpenFailures(logging.Filter):
+    """Drops nfcpy's own "no reader available" line: the reader reports that as a problem.
+
+    nfcpy logs it at ERROR on every failed open, so a kiosk whose reader is unplugged would
+    write one error line per backoff step beside the reader's own, de-duplicated report.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("no reader available on path")
+
+
+_NFCPY_OPEN_FILTER = _OwnOpenFailures()
+
 #: The card number in a URI record: the last path segment or query value, e.g.
 #: ``https://lib.example/card/21234000123456`` or ``…?card=21234000123456``.
 DEFAULT_URI_NUMBER_PATTERN = r"[:/=](?P<number>[0-9A-Za-z][0-9A-Za-z-]*)/?$"
@@ -255,6 +269,9 @@ class NfcCardReader:
             return self._factory(self.path)
         import nfc  # only when a reader is used: it loads libusb
 
+        clf_log = logging.getLogger("nfc.clf")
+        if _NFCPY_OPEN_FILTER not in clf_log.filters:
+            clf_log.addFilter(_NFCPY_OPEN_FILTER)
         return nfc.ContactlessFrontend(self.path)
 
     def _run(self) -> None:

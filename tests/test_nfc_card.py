@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -316,3 +317,21 @@ def test_open_card_reader_checks_the_url() -> None:
     reader = open_card_reader("nfc:udp:127.0.0.1:9")
     assert reader.path == "udp:127.0.0.1:9"
     assert not reader.running
+
+
+def test_a_missing_reader_is_reported_once_by_us_not_again_by_nfcpy(
+    started: Callable[..., NfcCardReader], caplog: pytest.LogCaptureFixture
+) -> None:
+    """nfcpy's own ERROR line for a failed open is dropped: the problem event says it all."""
+    settings = CardReaderSettings(
+        targets=("106A",), poll_iterations=1, backoff_initial=0.01, backoff_max=0.02
+    )
+    caplog.set_level(logging.DEBUG)
+    reader = started("nfc:usb:ffff:ffff", settings)
+    first, second = next_event(reader), next_event(reader)
+    assert isinstance(first, CardReaderProblem)
+    assert isinstance(second, CardReaderProblem)
+    assert first.kind is CardProblemKind.READER_UNAVAILABLE
+    assert "usb:ffff:ffff" in first.detail
+    from_nfcpy = [r for r in caplog.records if r.name.startswith("nfc")]
+    assert not [r for r in from_nfcpy if "no reader available" in r.getMessage()]
