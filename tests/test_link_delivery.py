@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 
 from edge_agent.contract import DeliveryReceipt, Envelope, decode
-from edge_agent.link.delivery import QUEUE_FACTOR, Delivery
+from edge_agent.link.delivery import FLUSH_AGE_S, QUEUE_FACTOR, SENT_MARK_AFTER_S, Delivery
 from edge_agent.outbox import EventState, MemoryOutbox, OutboxStorageError
 
 LIB, DEV = "lib", "kiosk-1"
@@ -374,17 +374,45 @@ def test_due_events_are_read_in_blocks_and_marks_committed_in_batches() -> None:
     while delivery.pump(wire):
         for mid, _, _ in wire.take():
             delivery.puback(1, mid, 0, "Success")
-        delivery.flush()  # not forced: marks wait for FLUSH_AGE_S or FLUSH_ROWS
+        delivery.flush()  # not forced: SENT marks wait for SENT_MARK_AFTER_S
         clock.now += 0.001
     assert delivery.counters.acked == 1000
     assert outbox.due_calls <= 6  # 1000 / 256 blocks, plus the short last read
-    assert outbox.sent_calls <= 5  # once before each block read
-    assert delivery.pending_writes() > 0  # the last marks wait for their moment...
+    assert outbox.sent_calls == 0  # reads after the cursor do not wait for marks
+    assert delivery.pending_writes() == 1000  # the marks wait for their moment...
     assert delivery.next_deadline() is not None
-    clock.now += 0.2
+    clock.now += SENT_MARK_AFTER_S
     delivery.flush()
-    assert delivery.pending_writes() == 0  # ...and are committed once it comes
+    assert delivery.pending_writes() == 0  # ...and are committed together once it comes
+    assert outbox.sent_calls == 1
     assert outbox.stats().counts[EventState.SENT] == 1000
+
+
+def test_an_event_confirmed_soon_after_its_puback_gets_no_sent_mark() -> None:
+    """Confirmed within SENT_MARK_AFTER_S: PENDING -> CONFIRMED; later ones become SENT."""
+    delivery, outbox, wire, clock = make(6, window=6)
+    delivery.connected(1)
+    assert delivery.pump(wire) == 6
+    for mid, _, _ in wire.take():
+        assert delivery.puback(1, mid, 0, "Success")
+    delivery.flush()
+    assert outbox.stats().counts[EventState.PENDING] == 6  # nothing written yet
+    delivery.receipt(
+        DeliveryReceipt(library_id=LIB, device_id=DEV, confirmed=[1, 2, 3], rejected=[], time=NOW)
+    )
+    deadline = delivery.next_deadline()
+    assert deadline == clock.now + FLUSH_AGE_S
+    clock.now = deadline
+    delivery.flush()
+    counts = outbox.stats().counts
+    assert (counts[EventState.CONFIRMED], counts[EventState.PENDING]) == (3, 3)
+    deadline = delivery.next_deadline()
+    assert deadline is not None
+    clock.now = deadline
+    delivery.flush()
+    states = [outbox.get(DEV, seq).state for seq in range(1, 7)]  # type: ignore[union-attr]
+    assert states == [EventState.CONFIRMED] * 3 + [EventState.SENT] * 3
+    assert all(outbox.get(DEV, s).sent_at is None for s in (1, 2, 3))  # type: ignore[union-attr]
 
 
 def test_a_few_windows_are_handed_to_paho_which_keeps_one_on_the_wire() -> None:

@@ -14,7 +14,10 @@ The rules:
   wire (its ``max_inflight_messages``); up to ``QUEUE_FACTOR`` windows are handed to it at
   once, so that the next event leaves the moment a PUBACK arrives instead of after a round
   trip through this thread.
-* A PUBACK marks the event SENT. Only central's receipt marks it CONFIRMED. An event still
+* A PUBACK marks the event SENT. Only central's receipt marks it CONFIRMED. The SENT mark
+  is committed only for an event central has not confirmed within ``SENT_MARK_AFTER_S``:
+  with central answering promptly, an event goes from PENDING straight to CONFIRMED, one
+  outbox write instead of two, and SENT shows what central is slow to confirm. An event still
   unconfirmed ``resend_after`` seconds after its PUBACK is published again, and so is every
   unconfirmed event after a restart (its PUBACK may have come from a broker that since lost
   it). Central drops duplicates by (device, seq).
@@ -82,6 +85,10 @@ QUEUE_FACTOR = 4
 FLUSH_ROWS = 2000
 #: ...or once the oldest has waited this long (seconds).
 FLUSH_AGE_S = 0.05
+#: A SENT mark is committed only if central has not confirmed the event this long after its
+#: PUBACK (seconds). Unmarked, the event is PENDING in the outbox: a restart re-sends PENDING
+#: and SENT events alike, so nothing is lost by the wait; it saves a write per event.
+SENT_MARK_AFTER_S = 1.0
 
 
 @dataclass
@@ -146,10 +153,11 @@ class Delivery:
         self._inflight_seqs: set[int] = set()
         self._awaiting: OrderedDict[int, float] = OrderedDict()  # seq -> re-send deadline
         self._held: dict[int, float] = {}  # seq -> not before (transient refusal)
-        self._to_mark_sent: list[int] = []
+        # (when acknowledged, seq), oldest first: SENT marks waiting for SENT_MARK_AFTER_S.
+        self._to_mark_sent: deque[tuple[float, int]] = deque()
         self._to_confirm: list[int] = []
         self._to_dead: dict[int, str] = {}
-        self._marks_since: float | None = None  # when the oldest unflushed mark was learned
+        self._confirm_since: float | None = None  # when the oldest unflushed receipt came
         self._ahead: deque[OutboxEvent] = deque()  # due events read, not yet published
         self._dirty = True  # something may have become due since the last read
         # The highest seq read ahead since the last full read: while a backlog drains,
@@ -239,11 +247,12 @@ class Delivery:
         self._inflight_seqs.discard(flight.seq)
         if code < 0x80:
             self.counters.acked += 1
-            self._mark(self._to_mark_sent, flight.seq)
+            now = self._mono()
+            self._to_mark_sent.append((now, flight.seq))
             awaiting = self._awaiting
             if flight.seq in awaiting:  # re-acknowledged: its deadline moves to the end
                 awaiting.move_to_end(flight.seq)
-            awaiting[flight.seq] = self._mono() + self.resend_after_s
+            awaiting[flight.seq] = now + self.resend_after_s
             if flight.probe:
                 self.suspect = False
                 self._strikes.pop(flight.seq, None)
@@ -273,7 +282,9 @@ class Delivery:
         """Central committed (or rejected) these events."""
         for seq in receipt.confirmed:
             if 1 <= seq <= _MAX_SEQ:
-                self._mark(self._to_confirm, seq)
+                if self._confirm_since is None:
+                    self._confirm_since = self._mono()
+                self._to_confirm.append(seq)
                 self._awaiting.pop(seq, None)
                 self._held.pop(seq, None)
                 self._confirmed_recently[seq] = None
@@ -282,11 +293,6 @@ class Delivery:
         for rejected in receipt.rejected:
             self.counters.rejected += 1
             self._dead(rejected.seq, f"rejected by central: {rejected.reason}")
-
-    def _mark(self, marks: list[int], seq: int) -> None:
-        if self._marks_since is None:
-            self._marks_since = self._mono()
-        marks.append(seq)
 
     # ------------------------------------------------------------ outbox writes
 
@@ -306,29 +312,35 @@ class Delivery:
                 return
             self.counters.dead_lettered += 1
             del self._to_dead[seq]
-        waiting = len(self._to_mark_sent) + len(self._to_confirm)
-        if not waiting:
+        now = self._mono()
+        queued = self._to_mark_sent
+        confirm_due = bool(self._to_confirm) and (
+            force
+            or len(self._to_confirm) >= FLUSH_ROWS
+            or now >= (self._confirm_since or now) + FLUSH_AGE_S
+        )
+        # Written as next_deadline() computes the moment, so that waking at it flushes.
+        sent_due = bool(queued) and (force or now >= queued[0][0] + SENT_MARK_AFTER_S)
+        if not (confirm_due or sent_due):
             return
-        since = self._marks_since if self._marks_since is not None else self._mono()
-        if not (force or waiting >= FLUSH_ROWS or self._mono() - since >= FLUSH_AGE_S):
-            return
-        if self._to_confirm and self._to_mark_sent:
-            # An event central confirmed before its SENT mark was committed needs no SENT
-            # mark at all: with a quick central, this halves the outbox writes.
-            done = set(self._to_confirm)
-            self._to_mark_sent = [seq for seq in self._to_mark_sent if seq not in done]
+        # SENT marks old enough (all of them when forced), except for events central has
+        # confirmed meanwhile: those need no SENT mark at all.
+        taken: list[tuple[float, int]] = []
+        while queued and (force or now >= queued[0][0] + SENT_MARK_AFTER_S):
+            taken.append(queued.popleft())
+        done = self._confirmed_recently
+        sent = [seq for _, seq in taken if seq not in done]
         if self.marks is not None:
-            self.marks.submit(self._to_mark_sent, self._to_confirm)
-            self._to_mark_sent, self._to_confirm = [], []
-            self._marks_since = None
+            self.marks.submit(sent, self._to_confirm)
+            self._to_confirm, self._confirm_since = [], None
             return
-        if self._to_mark_sent:
+        if sent:
             try:
-                self.outbox.mark_sent(self.device_id, self._to_mark_sent)
+                self.outbox.mark_sent(self.device_id, sent)
             except OutboxError as exc:
+                queued.extendleft(reversed(taken))  # kept, in order, for the next pass
                 self._storage_failed("mark sent", exc)
                 return
-            self._to_mark_sent = []
         if self._to_confirm:
             try:
                 self.counters.confirmed += self.outbox.mark_confirmed(
@@ -337,8 +349,7 @@ class Delivery:
             except OutboxError as exc:
                 self._storage_failed("mark confirmed", exc)
                 return
-            self._to_confirm = []
-        self._marks_since = None
+            self._to_confirm, self._confirm_since = [], None
 
     def sync(self, timeout: float = 10.0) -> bool:
         """Commit every mark learned so far and wait for it (at stop); False on timeout."""
@@ -404,8 +415,10 @@ class Delivery:
         the cursor misses nothing: everything below it is in flight, awaiting its
         receipt, or being marked. It need not wait for those marks, nor read past them.
         """
-        self.flush(force=True)
         cursor = self._cursor
+        # A full read must not return events whose marks are still in memory: commit them
+        # all first. A read after the cursor never meets them, so the marks keep their pace.
+        self.flush(force=not cursor)
         if cursor:
             skip: set[int] | frozenset[int] = self._to_dead.keys() | self._held.keys()
             limit = self.read_ahead
@@ -487,6 +500,8 @@ class Delivery:
         deadlines = list(self._held.values())
         if self._awaiting:
             deadlines.append(next(iter(self._awaiting.values())))
-        if self._marks_since is not None:
-            deadlines.append(self._marks_since + FLUSH_AGE_S)
+        if self._confirm_since is not None:
+            deadlines.append(self._confirm_since + FLUSH_AGE_S)
+        if self._to_mark_sent:
+            deadlines.append(self._to_mark_sent[0][0] + SENT_MARK_AFTER_S)
         return min(deadlines) if deadlines else None
