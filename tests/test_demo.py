@@ -1,7 +1,8 @@
 """``libedge demo`` end to end: an unattended run with an offline period, and Ctrl-C.
 
 Both run the real console script in a subprocess: a private Mosquitto, the central simulator
-with its dashboard, the kiosk and gate sites as child processes. The run is short (the issue
+with its dashboard, the kiosk site (the Kivy kiosk app, offscreen) and the gate site as child
+processes. The run is short (the issue
 asks for ``--duration 60``; the behaviour is the same, only the counts are smaller).
 """
 
@@ -43,14 +44,48 @@ def _processes_mentioning(text: str) -> list[int]:
     return found
 
 
+def _no_display() -> dict[str, str]:
+    """The environment without a display: the kiosk window is offscreen, as on a CI runner."""
+    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+
+
+def _assert_real_png(path: Path) -> None:
+    """A whole PNG of the kiosk's 1280x800 screen with something drawn on it."""
+    from PIL import Image
+
+    assert path.stat().st_size > 10_000, path  # a blank 1280x800 PNG is ~4 kB
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.size == (1280, 800)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
+        assert colours is None or len(colours) > 10, f"{path} is nearly one colour"
+
+
 def test_unattended_run_with_an_offline_period(tmp_path: Path) -> None:
-    """A short headless run exits 0 and its summary matches what the sites did, with no gaps."""
+    """A short headless run exits 0 and its summary matches what the sites did, with no gaps.
+
+    The kiosk site shows the real Kivy app, offscreen: its screenshots are real screens.
+    """
     workdir = tmp_path / "demo"
     argv = [LIBEDGE, "demo", "--headless", "--port", "0", "--workdir", str(workdir)]
     argv += ["--duration", "24", "--offline-at", "6", "--offline-for", "5", "--gap", "0.5"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
+    argv += ["--screenshot-every", "4"]
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, check=False, env=_no_display()
+    )
+    # The summary ends stdout; stderr holds central's log lines.
+    output = proc.stdout[-4000:] + proc.stderr[-1000:]
+    assert proc.returncode == 0, output
+    shots = workdir / "kiosk" / "screenshots"
+    assert f"[kiosk] kiosk window offscreen: screenshots in {shots}" in proc.stdout
+    _assert_real_png(shots / "kiosk-latest.png")
+    # The first view of each kind of screen is kept too, the first one drawn for real.
+    kept = {p.name for p in shots.glob("kiosk-*-*.png")}
+    assert {"kiosk-attract-vi.png", "kiosk-choose-vi.png", "kiosk-checkout-vi.png"} <= kept
+    for name in ("kiosk-attract-vi.png", "kiosk-checkout-vi.png"):
+        _assert_real_png(shots / name)
     summary = _summary(output)
     kinds = summary["events_by_kind"]
     for kind in ("checkout", "checkin", "refusal", "gate_alarm", "visitor_count"):
@@ -92,7 +127,9 @@ def test_one_sigint_stops_everything_and_leaves_no_process(tmp_path: Path) -> No
     """SIGINT to a demo running without end stops the broker and both sites; nothing is left."""
     workdir = tmp_path / "demo"
     argv = [LIBEDGE, "demo", "--headless", "--port", "0", "--workdir", str(workdir), "--gap", "0.5"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_no_display()
+    )
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     pump = threading.Thread(target=_pump, args=(proc.stdout, lines))

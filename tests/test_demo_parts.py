@@ -196,6 +196,27 @@ def test_supervisor_prefixes_output_and_kills_a_child_that_ignores_sigterm(
     assert "[polite] hello" in text
 
 
+def test_a_child_is_asked_to_stop_once(tmp_path: Path) -> None:
+    """Repeated stop requests send one SIGTERM: a second could kill a child while it exits."""
+    lines = _Lines()
+    counting = (
+        "import signal, sys, threading\n"
+        "signal.signal(signal.SIGTERM, lambda *_: print('term', flush=True))\n"
+        "print('up', flush=True)\n"
+        "threading.Event().wait()\n"
+    )
+    with (tmp_path / "out.txt").open("w", encoding="utf-8") as log:
+        supervisor = Supervisor(lines, out=log)
+        child = supervisor.start("counting", [sys.executable, "-c", counting])
+        assert lines.wait("up")
+        child.terminate()
+        child.terminate()
+        assert lines.wait("term")
+        # It ignores the request: killed after the wait, its output all read by then.
+        assert supervisor.stop_all(timeout=1.0) == {"counting": -signal.SIGKILL}
+    assert [line for _, line in lines.seen].count("term") == 1
+
+
 def test_supervisor_reports_a_child_that_died_early(tmp_path: Path) -> None:
     """A child that exits on its own is listed as failed, with its status."""
     lines = _Lines()
@@ -244,3 +265,124 @@ def test_negative_duration_is_refused(capsys: pytest.CaptureFixture[str]) -> Non
     """A negative duration is an error naming the option, before anything starts."""
     assert main(["demo", "--duration", "-1"]) == 2
     assert "--duration" in capsys.readouterr().out
+
+
+#: A parent that starts one child through the Supervisor, says the child's pid, and waits.
+_PARENT = """
+import sys, threading
+from simulators.demo.supervisor import Supervisor
+
+child = "import threading; print('child up', flush=True); threading.Event().wait()"
+supervisor = Supervisor(lambda name, line: print(f"line {name} {line}", flush=True))
+started = supervisor.start("sleeper", [sys.executable, "-c", child])
+print(f"pid {started.pid}", flush=True)
+threading.Event().wait()
+"""
+
+
+#: A parent that starts the demo's private Mosquitto, says its pid, and waits.
+_BROKER_PARENT = """
+import sys, threading
+from pathlib import Path
+from simulators.demo.broker import DemoBroker
+
+broker = DemoBroker(Path(sys.argv[1]))
+broker.start()
+print(f"pid {broker.pid}", flush=True)
+print("line sleeper child up", flush=True)
+threading.Event().wait()
+"""
+
+
+def _dies_with_its_killed_parent(script: str, *args: str) -> None:
+    """Run ``script``; once it reports its child up, SIGKILL it; the child must exit too."""
+    import select
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert parent.stdout is not None
+    child_pid = None
+    try:
+        for line in parent.stdout:  # ends when the parent does: no unbounded wait on a hang
+            if line.startswith("pid "):
+                child_pid = int(line.split()[1])
+            if line.strip() == "line sleeper child up":
+                break
+        assert child_pid is not None
+        # A descriptor for the child taken while it surely runs: it becomes readable when the
+        # child exits, even though the child is not this test's to wait for.
+        pidfd = os.pidfd_open(child_pid)
+        try:
+            parent.kill()
+            parent.wait(10)
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            assert poller.poll(10_000), f"child {child_pid} outlived its killed parent"
+        finally:
+            os.close(pidfd)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+        parent.stdout.close()
+        if child_pid is not None and not _gone(child_pid):
+            os.kill(child_pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_children_die_with_a_killed_supervisor() -> None:
+    """SIGKILL to the process that started a child through Supervisor makes the child exit."""
+    _dies_with_its_killed_parent(_PARENT)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_private_broker_dies_with_a_killed_demo(tmp_path: Path) -> None:
+    """The demo's Mosquitto is behind the same guard: a SIGKILLed demo leaves no broker."""
+    _dies_with_its_killed_parent(_BROKER_PARENT, str(tmp_path / "broker"))
+
+
+def test_orphan_guard_runs_the_command_unchanged(tmp_path: Path) -> None:
+    """Behind the guard the child is the command itself: its pid, argv, environment, status."""
+    import subprocess
+
+    from simulators.demo.supervisor import orphan_guard
+
+    script = "import os, sys; print(os.getpid(), sys.argv[1:], os.environ['X_DEMO']); sys.exit(4)"
+    proc = subprocess.Popen(
+        orphan_guard([sys.executable, "-c", script, "a b", "c"]),
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "X_DEMO": "kept"},
+    )
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 4
+    assert out.split(" ", 1) == [str(proc.pid), "['a b', 'c'] kept\n"]
+
+
+def test_kiosk_window_options_reach_the_kiosk_site(tmp_path: Path) -> None:
+    """--kiosk-window and --screenshot-every are handed to the kiosk site's process."""
+    from simulators.demo.runner import _kiosk_argv
+
+    argv = _kiosk_argv(
+        "mqtt://127.0.0.1:1",
+        tmp_path,
+        DemoOptions(kiosk_window="off", screenshot_every_s=2.5),
+    )
+    assert argv[argv.index("--window") + 1] == "off"
+    assert argv[argv.index("--screenshot-every") + 1] == "2.5"
+    assert argv[argv.index("--workdir") + 1] == str(tmp_path / "kiosk")
+
+
+def test_kiosk_window_on_needs_a_display(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a display, --kiosk-window on is refused before anything starts; auto is not."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["demo", "--kiosk-window", "on"]) == 2
+    assert "needs a display" in capsys.readouterr().out
+    assert main(["demo", "--screenshot-every", "-1"]) == 2
+    assert "--screenshot-every" in capsys.readouterr().out

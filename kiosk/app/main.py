@@ -186,7 +186,27 @@ class KioskApp(App):  # type: ignore[misc]
             if name not in self._shot:
                 self._shot.add(name)
                 # Next frame: the new screen's layout must have run before it is drawn.
-                Clock.schedule_once(lambda _dt: self.save_screenshot(name), 0.1)
+                Clock.schedule_once(
+                    lambda _dt: self._first_screenshot(name, view.screen.value, view.language),
+                    0.1,
+                )
+
+    def _first_screenshot(self, name: str, screen: str, language: str) -> None:
+        """Save the first shot of a screen, if it is still the one showing.
+
+        A quick visit may have moved on in the tenth of a second since it was asked for; a
+        file named after one screen must not show another, so it is asked again next time.
+        """
+        view = self.view
+        if (
+            self.manager is None
+            or self.manager.current != screen
+            or view is None
+            or view.language != language
+        ):
+            self._shot.discard(name)
+            return
+        self.save_screenshot(name)
 
     def screen(self, name: str) -> KioskScreen:
         """The screen named ``name`` (a state's value), built the first time it is needed."""

@@ -22,6 +22,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from .supervisor import orphan_guard
+
 __all__ = ["BrokerError", "DemoBroker", "free_port", "mosquitto_binary"]
 
 
@@ -131,8 +133,9 @@ class DemoBroker:
             return
         config = self._write_config()
         # Its own session: a Ctrl-C in the terminal reaches the demo, which stops it in order.
+        # Behind the orphan guard: a demo killed outright (SIGKILL) takes its broker along.
         self._proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
-            [self.binary, "-c", str(config)],
+            orphan_guard([self.binary, "-c", str(config)]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

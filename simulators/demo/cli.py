@@ -1,12 +1,16 @@
 r"""``libedge demo``: the whole library on one machine, with one Ctrl-C stopping everything.
 
 It starts and supervises an MQTT broker, the central library system simulator (default
-seed) with its staff dashboard, a kiosk site (simulated pad reader, edge agent, kiosk
-controller driven by a stream of patrons: checkouts, returns, refusals) and a gate site (two
+seed) with its staff dashboard, a kiosk site (simulated pad reader, edge agent, the Kivy
+kiosk app driven by a stream of patrons: checkouts, returns, refusals) and a gate site (two
 simulated pedestal readers, people counter, alarm output, edge agent, gate agent, patrons
 walking out, some with items they did not check out). Part-way through it stops the broker
 for a while (the offline period) and starts it again, so the agents' backlogs drain. At the
 end it prints a summary: events per kind, alarms, duplicates dropped, gaps, the backlog.
+
+The kiosk window shows on the display; without one (no ``DISPLAY`` or ``WAYLAND_DISPLAY``)
+it is drawn offscreen and saved every few seconds as ``kiosk/screenshots/kiosk-latest.png``
+in the work directory. ``--kiosk-window off`` runs the kiosk controller without Kivy.
 
 Broker: the agent needs MQTT v5, which the embedded amqtt broker does not speak (it takes
 MQTT 3.1.1 only), so the demo starts a private Mosquitto (Debian package ``mosquitto``) on a
@@ -54,6 +58,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gap", type=float, default=1.0, help="seconds between patrons at the kiosk and gate"
     )
+    parser.add_argument(
+        "--kiosk-window",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="the kiosk site's Kivy window: on the display, or offscreen with screenshots when"
+        " there is none (auto, the default); on: a display is required; off: the kiosk"
+        " controller without a window",
+    )
+    parser.add_argument(
+        "--screenshot-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="offscreen kiosk window: save WORKDIR/kiosk/screenshots/kiosk-latest.png this"
+        " often (default %(default)s; 0: only the first view of each screen)",
+    )
     parser.add_argument("--log-level", default="WARNING", type=str.upper)
 
 
@@ -64,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from simulators.central import CentralError
 
     from .broker import BrokerError
+    from .kiosk_window import has_display
     from .runner import DemoOptions, run_demo
 
     # The central simulator and the dashboard run in this process: their log lines get a
@@ -73,8 +94,18 @@ def run(args: argparse.Namespace) -> int:
         format="[central] %(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    if args.duration < 0 or args.gap < 0:
-        print("libedge demo: --duration and --gap must not be negative", flush=True)
+    if args.duration < 0 or args.gap < 0 or args.screenshot_every < 0:
+        print(
+            "libedge demo: --duration, --gap and --screenshot-every must not be negative",
+            flush=True,
+        )
+        return 2
+    if args.kiosk_window == "on" and not has_display():
+        print(
+            "libedge demo: --kiosk-window on needs a display (DISPLAY or WAYLAND_DISPLAY);"
+            " auto shows the window offscreen and saves screenshots",
+            flush=True,
+        )
         return 2
     options = DemoOptions(
         duration_s=args.duration,
@@ -87,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         offline_for_s=args.offline_for,
         gap_s=args.gap,
         log_level=args.log_level,
+        kiosk_window=args.kiosk_window,
+        screenshot_every_s=args.screenshot_every,
     )
     try:
         return run_demo(options)

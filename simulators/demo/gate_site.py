@@ -153,11 +153,12 @@ antenna_names = ["left", "right"]
     def stop(self) -> dict[str, int]:
         """Stop walkers and gate, let the agent deliver (bounded), stop it; return statuses."""
         statuses: dict[str, int] = {}
-        traffic_and_gate = [c for c in self._children if c.name != "gate-agent"]
-        for child in traffic_and_gate:
-            child.terminate()
-        for child in traffic_and_gate:
-            statuses[child.name] = child.stop()
+        # The walkers first, while the gate still polls: the last patron finishes walking
+        # out and is seen leaving, so no passage is cut off by the gate going away.
+        for name in ("gate-traffic", "gate"):
+            for child in self._children:
+                if child.name == name:
+                    statuses[child.name] = child.stop()
         pause = threading.Event()  # never set: a bounded pause between looks at the outbox
         waited = 0.0
         self.final_backlog = self.backlog()

@@ -27,6 +27,7 @@ from simulators.central.dashboard import DashboardError, DashboardServer
 from .broker import DemoBroker
 from .common import REPORT_PREFIX
 from .gate_site import GateSite, GateSiteError
+from .kiosk_window import has_display
 from .summary import summarise
 from .supervisor import Supervisor
 
@@ -52,6 +53,10 @@ class DemoOptions:
     offline_for_s: float | None = None
     gap_s: float = 1.0
     log_level: str = "WARNING"
+    #: The Kivy kiosk window: ``auto`` (on the display, else offscreen), ``on``, ``off``.
+    kiosk_window: str = "auto"
+    #: Offscreen kiosk window: seconds between two ``kiosk-latest.png`` (0: none).
+    screenshot_every_s: float = 5.0
 
     def outage(self) -> tuple[float, float] | None:
         """When the broker stops and for how long (None: no offline period)."""
@@ -146,6 +151,10 @@ def _kiosk_argv(broker_url: str, workdir: Path, options: DemoOptions) -> list[st
         str(workdir / "kiosk"),
         "--gap",
         str(options.gap_s),
+        "--window",
+        options.kiosk_window,
+        "--screenshot-every",
+        str(options.screenshot_every_s),
         "--log-level",
         options.log_level,
     ]
@@ -188,6 +197,11 @@ def _run(options: DemoOptions, workdir: Path) -> int:
 
                 webbrowser.open(dashboard.url)
             supervisor.start("kiosk", _kiosk_argv(url, workdir, options))
+            if options.kiosk_window != "off" and options.workdir is None and not has_display():
+                supervisor.say(
+                    "the kiosk window's screenshots go to a temporary directory removed at"
+                    " the end; --workdir DIR keeps them"
+                )
             gate = GateSite(supervisor, workdir, url, options.gap_s)
             gate.start()
             failures = _timeline(

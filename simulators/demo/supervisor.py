@@ -4,6 +4,10 @@ Each child gets its own process group (``start_new_session``), so a Ctrl-C in th
 reaches only the demo, which then stops the children in order: SIGTERM to the group, a
 bounded wait, SIGKILL to what is left. Their output (stdout and stderr together) is copied
 line by line to the demo's stdout behind a ``[name]`` prefix, and handed to a callback.
+
+A demo killed without warning (SIGKILL, OOM) cannot stop its children, so on Linux each child
+asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``) before it execs the
+real command: see :func:`orphan_guard`.
 """
 
 from __future__ import annotations
@@ -17,9 +21,36 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-__all__ = ["Child", "Supervisor"]
+__all__ = ["Child", "Supervisor", "orphan_guard"]
 
 LineHandler = Callable[[str, str], None]
+
+#: Run by a fresh interpreter in front of each child: ask for SIGTERM (15) when the parent
+#: dies (prctl option 1, PR_SET_PDEATHSIG), give up if the parent is already gone (it died
+#: before the request took effect), then become the real command (same pid; the request
+#: survives exec). Not ``preexec_fn``: that runs Python between fork and exec, which may
+#: deadlock in a process with threads, and the demo has many.
+_GUARD = (
+    "import ctypes, os, sys\n"
+    "if ctypes.CDLL(None, use_errno=True).prctl(1, 15, 0, 0, 0) != 0:\n"
+    "    sys.exit('prctl(PR_SET_PDEATHSIG) failed: errno %d' % ctypes.get_errno())\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(143)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def orphan_guard(argv: Sequence[str]) -> list[str]:
+    """``argv`` behind a guard that makes Linux SIGTERM the child when this process dies.
+
+    The kernel tracks the *thread* that started the child: call this (and start the child)
+    from a thread that lives as long as the process, such as the main thread. Elsewhere than
+    on Linux ``argv`` is returned unchanged (those children rely on being stopped in order).
+    """
+    if not sys.platform.startswith("linux"):
+        return list(argv)
+    # -I -S: the guard needs only the standard library, and starts in a few milliseconds.
+    return [sys.executable, "-I", "-S", "-c", _GUARD, str(os.getpid()), *argv]
 
 
 class Child:
@@ -37,7 +68,7 @@ class Child:
         self.argv = list(argv)
         self._on_line, self._out, self._lock = on_line, out, lock
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-            self.argv,
+            orphan_guard(self.argv),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -72,7 +103,11 @@ class Child:
         return self.proc.poll() is None
 
     def terminate(self) -> None:
-        """Ask the child's group to stop (SIGTERM)."""
+        """Ask the child's group to stop (SIGTERM), once: asking again changes nothing."""
+        if self.expected_exit:
+            # A second SIGTERM would only risk landing while the child exits, once Python
+            # has put back the default action: a clean stop would then read as a kill.
+            return
         self.expected_exit = True
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
