@@ -48,3 +48,9 @@ clean:
 contract: install
 	$(VENV)/bin/libedge contract export docs/schemas
 	mv docs/schemas/asyncapi.yaml docs/asyncapi.yaml
+
+# Run every benchmark, each in a process of its own, and write docs/benchmarks.md (figures beside
+# their raw baselines, targets, the machine). A full run takes a while; exits 1 if one crashed.
+.PHONY: bench
+bench: install
+	$(VENV)/bin/python -m benchmarks report --out docs/benchmarks.md

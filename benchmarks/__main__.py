@@ -1,4 +1,8 @@
-"""``python -m benchmarks NAME [--quick]``: run one benchmark module and print its JSON report."""
+"""``python -m benchmarks NAME [--quick]``: run one benchmark module and print its JSON report.
+
+``python -m benchmarks report [--quick] [--out FILE] [--only NAME...]`` runs every benchmark,
+each in its own process, and writes the Markdown page (see :mod:`benchmarks.report`).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,21 @@ import platform
 import sys
 import time
 
-NAMES = ("rfid", "agent", "gate", "kiosk")
+from benchmarks import report as report_page
+from benchmarks.report import NAMES
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["report"]:
+        return report_page.main(args_in[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        epilog="python -m benchmarks report --help: run them all and write docs/benchmarks.md",
+    )
     parser.add_argument("name", choices=NAMES)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     module = importlib.import_module(f"benchmarks.{args.name}")
     started = time.perf_counter()
     report = module.run(quick=args.quick)

@@ -13,7 +13,9 @@ figure. Figures, all measured in this run:
   moment ``RecordingAlarm`` switched the output on (both ``perf_counter_ns``), with
   ``identify_before_alarm = false``: the decision is taken from the inventory (AFI) alone.
   Target: p99 <= 5 ms. ``latency_inventory_one_antenna`` is the same on one antenna, the
-  earlier (air-time bound) setting, for comparison.
+  earlier (air-time bound) setting, for comparison. ``latency_baseline_bare_driver``: the
+  raw floor in the same run, the bare driver polling the same readers under the same traffic
+  and switching the alarm for every new UID, with no gate in between.
 * ``latency_identify_first``: the same with ``identify_before_alarm = true`` (the default):
   a secured tag the gate does not know is read before the alarm, so foreign items, patron
   cards and unswitched loans stay silent. ``from_inventory`` includes that read's exchange
@@ -274,6 +276,81 @@ def _latency(
         return result
 
 
+def _latency_baseline(passages: int, *, reads: int, antennas: int = 2) -> dict[str, Any]:
+    """The floor under ``latency_inventory``: the bare driver, no gate, same readers and traffic.
+
+    One thread per antenna polls ``inventory(afi=0x07)`` (air time on, as the gate's secured
+    scans) through the same timing port wrapper, and triggers a ``RecordingAlarm`` for every
+    UID not seen in the last 0.2 s (the gate's quiet time here): no passes, decisions, events
+    or outbox. Measured the same way, from the reply's last byte read to the output on.
+    """
+    from gate.timing import TimedPort, timed_opener
+    from hardware.feig import FeigReader
+    from hardware.outputs import RecordingAlarm
+
+    alarm = RecordingAlarm()
+    last_seen: dict[bytes, float] = {}
+    samples: list[float] = []
+    lock = threading.Lock()
+    warm = threading.Condition(lock)
+    stop = threading.Event()
+    reads_total = [0]
+    failures: list[BaseException] = []
+
+    def poll(url: str) -> None:
+        ports: list[TimedPort] = []
+        try:
+            with FeigReader(url, opener=timed_opener(ports.append)) as reader:
+                while not stop.is_set():
+                    entries = reader.inventory(afi=0x07)
+                    reply_ns = ports[-1].last_read_ns
+                    with lock:
+                        reads_total[0] += len(entries)
+                        now = time.monotonic()
+                        new = [e.uid for e in entries if now - last_seen.get(e.uid, -1.0) > 0.2]
+                        last_seen.update((e.uid, now) for e in entries)
+                        if new:
+                            before = len(alarm.changes)
+                            alarm.trigger(0.002)
+                            if len(alarm.changes) > before and alarm.changes[before].on:
+                                samples.append((alarm.changes[before].at_ns - reply_ns) / 1e6)
+                        warm.notify_all()
+        except BaseException as exc:  # reported by the caller, not lost with the thread
+            with lock:
+                failures.append(exc)
+                warm.notify_all()
+            raise
+
+    with Readers(antennas, air_time=True) as readers:
+        readers.ask("place", count=3, seed=99, kind="foreign")
+        threads = [threading.Thread(target=poll, args=(url,), daemon=True) for url in readers.urls]
+        for thread in threads:
+            thread.start()
+        try:
+            with warm:
+                if not warm.wait_for(lambda: reads_total[0] >= 50 or bool(failures), 30):
+                    raise RuntimeError("latency baseline: the readers did not answer")
+                if failures:
+                    raise RuntimeError(f"latency baseline: polling failed: {failures[0]!r}")
+                del samples[:]  # the foreign items resting in the field: not measured
+                reads_before = reads_total[0]
+            done = readers.ask(
+                "traffic", passages=passages, reads=reads, bag=1, catalog=passages, seed=7, gap=0.01
+            )
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(10)
+            alarm.close()
+    if failures:
+        raise RuntimeError(f"latency baseline: a polling thread failed: {failures[0]!r}")
+    return {
+        "antennas_polling_at_once": antennas,
+        "tag_reads_per_s": round((reads_total[0] - reads_before) / done["seconds"], 1),
+        "decided_from_inventory": _stats_ms(samples),
+    }
+
+
 def _capacity(seconds: float) -> dict[str, Any]:
     from gate.timing import timed_opener
     from hardware.feig import FeigReader
@@ -433,6 +510,7 @@ def run(quick: bool) -> dict[str, Any]:
     latency = _latency(passages, identify_first=False, reads=reads)
     one_antenna = _latency(passages, identify_first=False, reads=reads, antennas=1)
     identify = _latency(passages, identify_first=True, reads=reads)
+    latency_baseline = _latency_baseline(passages, reads=reads)
     capacity = _capacity(seconds)
     churn = _capacity_churn(60 if quick else 1000)
     rss = _rss(3.0 if quick else 15.0)
@@ -443,6 +521,7 @@ def run(quick: bool) -> dict[str, Any]:
         "RSS of `libedge gate run`",
         "latency_inventory": latency,
         "latency_inventory_one_antenna": one_antenna,
+        "latency_baseline_bare_driver": latency_baseline,
         "latency_at_target_rate": latency["tag_reads_per_s"] >= TARGET_LATENCY_READS_PER_S,
         "latency_identify_first": identify,
         "latency_target_p99_ms": TARGET_P99_MS,
