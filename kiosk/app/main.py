@@ -100,6 +100,8 @@ class KioskApp(App):  # type: ignore[misc]
         self.runtime: Runtime | None = None
         self.manager: ScreenManager | None = None
         self._shot: set[str] = set()
+        #: First screenshots asked for and not taken yet: name -> frames drawn when asked.
+        self._pending: dict[str, int] = {}
         self._spoken = ""
         self._stop_requested: str | None = None
 
@@ -164,6 +166,9 @@ class KioskApp(App):  # type: ignore[misc]
 
     def show(self, view: ViewModel) -> None:
         """Draw a new view model: switch screen if needed, update it, speak it if asked."""
+        before = self.view
+        if before is not None and (before.screen, before.language) != (view.screen, view.language):
+            self._shoot_before_leaving()
         self.view = view
         self.large_label = LARGE_LABELS.get(view.language, LARGE_LABELS["en"])
         self.speech_label = SPEECH_LABELS.get(view.language, SPEECH_LABELS["en"])
@@ -185,18 +190,35 @@ class KioskApp(App):  # type: ignore[misc]
             name = SCREEN_FILE_NAMES.format(screen=view.screen.value, language=view.language)
             if name not in self._shot:
                 self._shot.add(name)
-                # Next frame: the new screen's layout must have run before it is drawn.
+                self._pending[name] = Clock.frames_displayed
+                # Later: the new screen's layout must have run before it is drawn.
                 Clock.schedule_once(
                     lambda _dt: self._first_screenshot(name, view.screen.value, view.language),
                     0.1,
                 )
 
-    def _first_screenshot(self, name: str, screen: str, language: str) -> None:
-        """Save the first shot of a screen, if it is still the one showing.
+    def _shoot_before_leaving(self) -> None:
+        """Take the first shot the screen being left still owes, while it shows.
 
-        A quick visit may have moved on in the tenth of a second since it was asked for; a
-        file named after one screen must not show another, so it is asked again next time.
+        A quick visit may move on before the shot's tenth of a second is up. If the screen
+        has been drawn at least once it is saved now, under its own name; if not, the shot
+        is asked for again the next time that screen shows.
         """
+        for name, asked_at in list(self._pending.items()):
+            del self._pending[name]
+            if Clock.frames_displayed > asked_at:
+                self.save_screenshot(name)
+            else:
+                self._shot.discard(name)
+
+    def _first_screenshot(self, name: str, screen: str, language: str) -> None:
+        """Save the first shot of a screen, if it is still owed and still showing.
+
+        A file named after one screen must never show another: if the screen changed
+        meanwhile, the shot was taken (or given up) when it was left.
+        """
+        if self._pending.pop(name, None) is None:
+            return
         view = self.view
         if (
             self.manager is None
