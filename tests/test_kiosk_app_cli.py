@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import selectors
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from edge_agent.cli import COMMANDS, load_command, main
 from simulators.reader import FeigSimulator, RFField
+from tests.support.procs import read_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,20 +107,5 @@ def test_kiosk_run_opens_the_devices_and_shows_the_attract_screen(tmp_path: Path
 
 def _wait_for_line(proc: subprocess.Popen[bytes], needle: str, timeout: float) -> str | None:
     """Read stderr until it contains ``needle``: None, or what was read when it did not."""
-    assert proc.stderr is not None
-    fd = proc.stderr.fileno()
-    # Raw reads: a buffered reader could hold the line we wait for while select() blocks.
-    seen = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not selector.select(remaining):
-                break
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            seen = seen[-4096:] + chunk
-            if needle.encode() in seen:
-                return None
-    return seen.decode(errors="replace")
+    found, seen = read_until(proc, needle, timeout)
+    return None if found else seen[-4096:]

@@ -10,12 +10,10 @@ with status 0.
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import pytest
 
 from simulators.reader import FeigSimulator, RFField
 from simulators.scanner import SimulatedScanner
+from tests.support.procs import read_until
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "kiosk-attract-vi.png"  # "Kiosk: screenshot saved to …/kiosk-attract-vi.png"
@@ -65,27 +64,6 @@ def start_kiosk(config: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def read_until(proc: subprocess.Popen[bytes], needle: str, timeout: float) -> tuple[bool, str]:
-    """Read stderr until ``needle`` shows (True) or time runs out / stderr closes (False)."""
-    assert proc.stderr is not None
-    fd = proc.stderr.fileno()
-    seen = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not selector.select(remaining):
-                break
-            # Raw reads: a buffered reader could hold the line we wait for while select() blocks.
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            seen += chunk
-            if needle.encode() in seen:
-                return True, seen.decode(errors="replace")
-    return False, seen.decode(errors="replace")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
