@@ -111,4 +111,8 @@ def setup_logging(
     handler._libedge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO: the gate's hand-over and health pushes would bury
+    # the lines staff read. Its warnings and errors still show; at DEBUG everything does.
+    quiet = logging.NOTSET if root.level <= logging.DEBUG else max(root.level, logging.WARNING)
+    logging.getLogger("httpx").setLevel(quiet)
     return handler

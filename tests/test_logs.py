@@ -68,3 +68,26 @@ def test_human_format_scrubs_too() -> None:
         logging.getLogger().removeHandler(handler)
     assert "4321" not in stream.getvalue()
     assert "pin=***" in stream.getvalue()
+
+
+def test_httpx_request_lines_are_left_out_unless_debugging() -> None:
+    """httpx's per-request INFO lines would bury the gate's own; DEBUG shows them again."""
+    stream = io.StringIO()
+    root, httpx = logging.getLogger(), logging.getLogger("httpx")
+    saved = (root.handlers[:], root.level, httpx.level)
+    try:
+        setup_logging("human", "INFO", stream=stream)
+        logging.getLogger("httpx").info("HTTP Request: PUT http://x/device/details")
+        logging.getLogger("httpx").warning("a real problem")
+        logging.getLogger("gate.service").info("gate stopped")
+        setup_logging("human", "DEBUG", stream=stream)
+        logging.getLogger("httpx").info("HTTP Request: POST http://x/events")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        httpx.setLevel(saved[2])
+    text = stream.getvalue()
+    assert "device/details" not in text
+    assert "a real problem" in text
+    assert "gate stopped" in text
+    assert "POST http://x/events" in text
