@@ -192,9 +192,11 @@ def _run(options: DemoOptions, workdir: Path) -> int:
         try:
             dashboard = DashboardServer(central, host=options.host, port=options.port).start()
             supervisor.say(f"staff dashboard: {dashboard.url}")
-            if not options.headless:
+            if not options.headless and has_display():
                 import webbrowser
 
+                # Only with a display: without one, webbrowser falls back to a console
+                # browser (w3m, lynx) that would take over the demo's terminal.
                 webbrowser.open(dashboard.url)
             supervisor.start("kiosk", _kiosk_argv(url, workdir, options))
             if options.kiosk_window != "off" and options.workdir is None and not has_display():
