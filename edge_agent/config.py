@@ -211,7 +211,9 @@ class GateSettings(_Section):
     """The security gate."""
 
     quiet_time_s: float = Field(2.0, gt=0, description="A pass ends after this long unseen.")
-    visitor_interval_s: int = Field(3600, ge=60, description="Visitor counts are sent this often.")
+    visitor_interval_s: int = Field(
+        3600, ge=10, description="Visitor counts are sent this often (seconds, at least 10)."
+    )
     agent_url: str = Field(
         "http://127.0.0.1:8080",
         description="The local edge agent: its API (http://…), or its database file "

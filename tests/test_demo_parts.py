@@ -32,6 +32,14 @@ def test_outage_is_scheduled_inside_the_duration() -> None:
     assert DemoOptions(duration_s=60, offline_for_s=0).outage() is None
 
 
+def test_an_open_ended_demo_shows_its_outage_within_the_first_minute() -> None:
+    """`make demo` runs until Ctrl-C: a first look of a minute sees the outage and the drain."""
+    outage = DemoOptions().outage()
+    assert outage is not None
+    at, length = outage
+    assert at + length <= 45  # leaves time for the backlog to drain inside the minute
+
+
 def test_progress_tracks_peak_backlog_and_drain() -> None:
     """Report lines during the outage raise the peak; all sites at zero after it mark the drain."""
     progress = Progress()

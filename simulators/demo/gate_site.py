@@ -112,7 +112,7 @@ reconnect_max_s = 1.0
 [gate]
 quiet_time_s = 0.3
 alarm_duration_s = 0.5
-visitor_interval_s = 60
+visitor_interval_s = 20
 agent_url = "http://127.0.0.1:{self.api_port}"
 data_dir = "{data / "gate"}"
 cache_refresh_s = 2.0

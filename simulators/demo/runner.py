@@ -68,8 +68,9 @@ class DemoOptions:
             if length is None:
                 length = min(max(self.duration_s * 0.2, 3.0), 30.0)
         else:
-            at = self.offline_at_s if self.offline_at_s is not None else 60.0
-            length = self.offline_for_s if self.offline_for_s is not None else 20.0
+            # Early enough that a first look (a minute) sees the outage and its drain.
+            at = self.offline_at_s if self.offline_at_s is not None else 25.0
+            length = self.offline_for_s if self.offline_for_s is not None else 15.0
         return (at, length) if length > 0 else None
 
 
