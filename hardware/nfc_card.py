@@ -30,16 +30,15 @@ driver when no card answers.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from hardware.device_thread import Lost, ReconnectingThread, Trouble
 from hardware.events import EventDelivery
 
 __all__ = [
@@ -122,6 +121,12 @@ class CardReaderProblem:
 
 CardEvent = CardTap | CardReaderProblem
 
+_PROBLEM_KIND = {
+    Trouble.UNAVAILABLE: CardProblemKind.READER_UNAVAILABLE,
+    Trouble.LOST: CardProblemKind.READER_LOST,
+    Trouble.INTERNAL_ERROR: CardProblemKind.INTERNAL_ERROR,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Type2Location:
@@ -202,8 +207,10 @@ def _clean_number(text: str) -> str | None:
     return number
 
 
-class NfcCardReader:
+class NfcCardReader(ReconnectingThread):
     """A patron-card reader running nfcpy's reader/writer loop in its own thread."""
+
+    noun = "card reader"
 
     def __init__(
         self,
@@ -216,12 +223,17 @@ class NfcCardReader:
     ) -> None:
         self.path = path
         self.settings = settings or CardReaderSettings()
+        super().__init__(
+            path,
+            thread_name=f"nfc-card {path}",
+            log=log,
+            backoff_initial=self.settings.backoff_initial,
+            backoff_max=self.settings.backoff_max,
+        )
         self._uri_pattern = re.compile(self.settings.uri_number_pattern)
         self._delivery: EventDelivery[CardEvent] = EventDelivery(on_event, log, "card")
         self._factory = frontend_factory
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_seen: dict[str, float] = {}
         self._fresh = False
         self._pending: str | None = None
@@ -229,36 +241,14 @@ class NfcCardReader:
         self._current: tuple[str, bool] | None = None
 
     # ------------------------------------------------------------------ public API
-    def start(self) -> None:
-        """Start reading in a background thread (once)."""
-        if self._thread is not None:
-            raise RuntimeError("card reader already started")
-        self._thread = threading.Thread(target=self._run, name=f"nfc-card {self.path}", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the thread to stop and wait for it to release the reader."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("card reader %s did not stop within %.1f s", self.path, timeout)
-
-    @property
-    def running(self) -> bool:
-        """True while the reader thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        if not self._stop_and_join(timeout):
+            log.warning("card reader %s did not stop within %.1f s", self.path, timeout)
 
     def get_event(self, timeout: float | None = None) -> CardEvent | None:
         """Wait for the next event (when no callback was given); ``None`` on timeout."""
         return self._delivery.get(timeout)
-
-    def __enter__(self) -> NfcCardReader:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ the thread
     def _emit(self, event: CardEvent) -> None:
@@ -274,42 +264,15 @@ class NfcCardReader:
             clf_log.addFilter(_NFCPY_OPEN_FILTER)
         return nfc.ContactlessFrontend(self.path)
 
-    def _run(self) -> None:
-        s = self.settings
-        backoff = s.backoff_initial
-        while not self._stop.is_set():
-            kind = CardProblemKind.READER_UNAVAILABLE
-            try:
-                clf = self._open()
-            except Exception as exc:  # nfcpy raises IOError, ValueError, libusb errors on open
-                detail = (
-                    f"the NFC reader {self.path!r} cannot be opened: {exc or type(exc).__name__}"
-                )
-            else:
-                kind = CardProblemKind.READER_LOST
-                worked = False
-                try:
-                    lost, worked = self._serve(clf)
-                except Exception as exc:
-                    log.exception("card reader %s failed", self.path)
-                    kind = CardProblemKind.INTERNAL_ERROR
-                    lost = f"the card reader loop failed: {type(exc).__name__}: {exc}"
-                finally:
-                    with contextlib.suppress(Exception):
-                        clf.close()
-                if lost is None:
-                    break  # asked to stop
-                detail = lost
-                if worked:  # it had been working: start the backoff afresh
-                    backoff = s.backoff_initial
-            self._emit(CardReaderProblem(kind, detail, retry_in=backoff))
-            if self._stop.wait(backoff):
-                break
-            backoff = min(backoff * 2, s.backoff_max)
-        log.debug("card reader %s stopped", self.path)
+    def _open_failure(self, exc: Exception) -> str:
+        # nfcpy raises IOError, ValueError and libusb errors on open, some without a message.
+        return f"the NFC reader {self.path!r} cannot be opened: {exc or type(exc).__name__}"
 
-    def _serve(self, clf: Any) -> tuple[str | None, bool]:
-        """Run discovery cycles until stopped (None) or the reader is lost (why); and if any ran."""
+    def _report(self, trouble: Trouble, detail: str, retry_in: float) -> None:
+        self._emit(CardReaderProblem(_PROBLEM_KIND[trouble], detail, retry_in=retry_in))
+
+    def _serve(self, clf: Any) -> Lost | None:
+        """Run discovery cycles until stopped (None) or the reader is lost (why; if any ran)."""
         s = self.settings
         options = {
             "targets": list(s.targets),
@@ -324,13 +287,13 @@ class NfcCardReader:
         while not self._stop.is_set():
             if clf.connect(rdwr=options, terminate=self._terminate) is False:
                 # nfcpy returns False after an IOError (device gone) or a refused technology.
-                return (
+                return Lost(
                     f"the NFC reader {self.path!r} stopped answering (unplugged?) or "
                     f"refused the technologies {', '.join(s.targets)}",
                     worked,
                 )
             worked = True
-        return None, worked
+        return None
 
     # ------------------------------------------------------------------ nfcpy callbacks
     def _note_seen(self, uid: str) -> bool:

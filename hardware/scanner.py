@@ -25,13 +25,13 @@ turns into words for the patron.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 import re
 import select
 import threading
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -41,6 +41,7 @@ from stdnum import ean, luhn
 from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_11_2
 
+from hardware.device_thread import Lost, ReconnectingThread, Trouble
 from hardware.events import EventDelivery
 from hardware.ports import LineSettings, PortURLError, open_port, parse_line_settings
 
@@ -109,6 +110,12 @@ class ScannerProblem:
 
 
 ScanEvent = Scan | ScannerProblem
+
+_PROBLEM_KIND = {
+    Trouble.UNAVAILABLE: ScanProblemKind.UNAVAILABLE,
+    Trouble.LOST: ScanProblemKind.DISCONNECTED,
+    Trouble.INTERNAL_ERROR: ScanProblemKind.INTERNAL_ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +266,11 @@ class KeyDecoder:
 
 
 # ---------------------------------------------------------------------- the threads
-class _ScannerThread:
-    """Shared thread, event delivery and reconnect backoff of both scanner kinds."""
+class _ScannerThread(ReconnectingThread):
+    """Event delivery, readiness and the reconnect policy shared by both scanner kinds."""
+
+    noun = "scanner"
+    fresh_start_on_open = True  # a port that opens is there; only failures to open back off
 
     def __init__(
         self,
@@ -270,28 +280,19 @@ class _ScannerThread:
     ) -> None:
         self.url = url
         self.settings = settings or ScannerSettings()
+        super().__init__(
+            url,
+            thread_name=f"scanner {url}",
+            log=log,
+            backoff_initial=self.settings.backoff_initial,
+            backoff_max=self.settings.backoff_max,
+        )
         self._delivery: EventDelivery[ScanEvent] = EventDelivery(on_event, log, "scanner")
-        self._stop = threading.Event()
         self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start reading in a background thread (once)."""
-        if self._thread is not None:
-            raise RuntimeError("scanner already started")
-        self._thread = threading.Thread(target=self._run, name=f"scanner {self.url}", daemon=True)
-        self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the thread to stop and wait for it to close the device."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        """True while the scanner thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        self._stop_and_join(timeout)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until the device is open and being read; False on timeout."""
@@ -301,55 +302,30 @@ class _ScannerThread:
         """Wait for the next event (when no callback was given); ``None`` on timeout."""
         return self._delivery.get(timeout)
 
-    def __enter__(self) -> _ScannerThread:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def _emit(self, event: ScanEvent) -> None:
         self._delivery.emit(event)
 
-    def _report(self, kind: ScanProblemKind, detail: str, retry_in: float) -> None:
-        self._emit(ScannerProblem(kind, detail, retry_in=retry_in))
+    def _open_failure(self, exc: Exception) -> str:
+        # Opening raises OSError, PortURLError or evdev's own errors; each has a message.
+        return f"the scanner {self.url!r} cannot be opened: {exc}"
 
-    def _run(self) -> None:
-        s = self.settings
-        backoff = s.backoff_initial
-        while not self._stop.is_set():
-            try:
-                device = self._open()
-            except Exception as exc:  # OSError, PortURLError, evdev's own errors
-                detail = f"the scanner {self.url!r} cannot be opened: {exc}"
-                self._report(ScanProblemKind.UNAVAILABLE, detail, backoff)
-                if self._stop.wait(backoff):
-                    return
-                backoff = min(backoff * 2, s.backoff_max)
-                continue
-            backoff = s.backoff_initial
-            self._ready.set()
-            try:
-                self._read(device)
-            except OSError as exc:  # pyserial's SerialException is an OSError
-                detail = f"the scanner {self.url!r} stopped answering (unplugged?): {exc}"
-                self._report(ScanProblemKind.DISCONNECTED, detail, backoff)
-            except Exception as exc:
-                log.exception("scanner %s failed", self.url)
-                detail = f"the scanner loop failed: {type(exc).__name__}: {exc}"
-                self._report(ScanProblemKind.INTERNAL_ERROR, detail, backoff)
-            finally:
-                self._ready.clear()
-                with contextlib.suppress(Exception):
-                    device.close()
-            if self._stop.wait(backoff):  # returns at once when stopping
-                return
+    def _report(self, trouble: Trouble, detail: str, retry_in: float) -> None:
+        self._emit(ScannerProblem(_PROBLEM_KIND[trouble], detail, retry_in=retry_in))
 
-    def _open(self) -> Any:
-        raise NotImplementedError
+    def _serve(self, device: Any) -> Lost | None:
+        self._ready.set()
+        try:
+            self._read(device)
+        except OSError as exc:  # pyserial's SerialException is an OSError
+            detail = f"the scanner {self.url!r} stopped answering (unplugged?): {exc}"
+            return Lost(detail, worked=True)
+        finally:
+            self._ready.clear()
+        return None
 
+    @abstractmethod
     def _read(self, device: Any) -> None:
-        raise NotImplementedError
+        """Read the open device, emitting events, until stopped; OSError when it is lost."""
 
 
 class SerialScanner(_ScannerThread):

@@ -176,8 +176,10 @@ def close_and_check_threads(kiosk: Kiosk, expected: set[str]) -> None:
 
 def test_card_tap_starts_a_visit(open_site_kiosk: Callable[..., Kiosk]) -> None:
     """A library card tapped on the NFC reader identifies its patron, as a typed number would."""
-    with SimulatedCard(NTAG_UID, card_number="P0006", ndef="text") as card:
+    # Put on the reader once the kiosk is open: a tap before that would race its start-up.
+    with SimulatedCard(NTAG_UID, card_number="P0006", ndef="text", present=False) as card:
         kiosk = open_site_kiosk(card_reader=card.url)
+        card.present()
         assert kiosk.run_until(lambda: kiosk.screen() is State.CHOOSE), kiosk.screen()
         assert kiosk.patron() == "P0006"  # Hoàng Thị Em: no PIN in the default seed
         assert "Hoàng Thị Em" in kiosk.runtime.controller.view.title
@@ -188,8 +190,9 @@ def test_card_without_a_number_is_told_and_starts_nothing(
     open_site_kiosk: Callable[..., Kiosk],
 ) -> None:
     """A tapped card carrying no library card number gets the controller's notice, no visit."""
-    with SimulatedCard(NTAG_UID, ndef="none") as card:
+    with SimulatedCard(NTAG_UID, ndef="none", present=False) as card:
         kiosk = open_site_kiosk(card_reader=card.url)
+        card.present()
         assert kiosk.run_until(lambda: kiosk.identify.handled >= 1)
         assert kiosk.screen() is State.ATTRACT
         assert kiosk.shows(msg.CARD_NOT_A_NUMBER)
