@@ -52,14 +52,24 @@ class Wire:
         return sent
 
 
-def make(
-    n: int = 0, *, window: int = 4, receipt_window: int = 100, resend: float = 30.0
-) -> tuple[Delivery, MemoryOutbox, Wire, Clock]:
-    clock = Clock()
-    outbox = MemoryOutbox(clock=clock)
+def fill(outbox: MemoryOutbox, n: int) -> None:
+    """Append ``n`` checkins to ``outbox``."""
     for i in range(n):
         outbox.append(DEV, "checkin", json.dumps({"type": "checkin", "item_id": f"I{i}"}))
-    delivery = Delivery(
+
+
+def new_delivery(
+    outbox: MemoryOutbox,
+    clock: Clock,
+    *,
+    window: int = 4,
+    receipt_window: int = 100,
+    resend: float = 30.0,
+    queue_factor: int = 1,  # the window as paho would enforce it on the wire
+    read_ahead: int | None = None,
+) -> Delivery:
+    """A Delivery for ``outbox`` on the test's clock (a new one is a restarted agent)."""
+    return Delivery(
         outbox,
         device_id=DEV,
         library_id=LIB,
@@ -67,9 +77,21 @@ def make(
         window=window,
         receipt_window=receipt_window,
         resend_after_s=resend,
-        queue_factor=1,  # the window as paho would enforce it on the wire
+        queue_factor=queue_factor,
+        read_ahead=read_ahead,
         monotonic=clock,
         wall=clock,
+    )
+
+
+def make(
+    n: int = 0, *, window: int = 4, receipt_window: int = 100, resend: float = 30.0
+) -> tuple[Delivery, MemoryOutbox, Wire, Clock]:
+    clock = Clock()
+    outbox = MemoryOutbox(clock=clock)
+    fill(outbox, n)
+    delivery = new_delivery(
+        outbox, clock, window=window, receipt_window=receipt_window, resend=resend
     )
     return delivery, outbox, Wire(), clock
 
@@ -193,18 +215,7 @@ def test_after_a_restart_every_unconfirmed_event_is_resent_at_once() -> None:
     delivery.pump(wire)
     ack(delivery, wire.take())
     clock.now += 1
-    restarted = Delivery(
-        outbox,
-        device_id=DEV,
-        library_id=LIB,
-        device_kind="kiosk",
-        window=8,
-        receipt_window=100,
-        resend_after_s=30,
-        queue_factor=1,
-        monotonic=clock,
-        wall=clock,
-    )
+    restarted = new_delivery(outbox, clock, window=8)
     restarted.connected(1)
     clock.now += 0.5
     assert restarted.pump(wire) == 3
@@ -294,20 +305,8 @@ def test_a_failing_outbox_write_is_kept_and_retried_not_lost() -> None:
     """When marking SENT fails, the marks are kept and committed on a later pass."""
     clock = Clock()
     outbox = FlakyOutbox(clock=clock)
-    for i in range(3):
-        outbox.append(DEV, "checkin", json.dumps({"type": "checkin", "item_id": f"I{i}"}))
-    delivery = Delivery(
-        outbox,
-        device_id=DEV,
-        library_id=LIB,
-        device_kind="kiosk",
-        window=4,
-        receipt_window=10,
-        resend_after_s=30,
-        queue_factor=1,
-        monotonic=clock,
-        wall=clock,
-    )
+    fill(outbox, 3)
+    delivery = new_delivery(outbox, clock, receipt_window=10)
     wire = Wire()
     delivery.connected(1)
     delivery.pump(wire)
@@ -355,19 +354,9 @@ def test_due_events_are_read_in_blocks_and_marks_committed_in_batches() -> None:
     """Draining 1,000 events takes a handful of outbox reads and commits, not one per event."""
     clock = Clock()
     outbox = CountingOutbox(clock=clock)
-    for i in range(1000):
-        outbox.append(DEV, "checkin", json.dumps({"type": "checkin", "item_id": f"I{i}"}))
-    delivery = Delivery(
-        outbox,
-        device_id=DEV,
-        library_id=LIB,
-        device_kind="kiosk",
-        window=16,
-        receipt_window=5000,
-        resend_after_s=30,
-        read_ahead=256,
-        monotonic=clock,
-        wall=clock,
+    fill(outbox, 1000)
+    delivery = new_delivery(
+        outbox, clock, window=16, receipt_window=5000, queue_factor=QUEUE_FACTOR, read_ahead=256
     )
     wire = Wire()
     delivery.connected(1)
@@ -419,19 +408,8 @@ def test_a_few_windows_are_handed_to_paho_which_keeps_one_on_the_wire() -> None:
     """By default QUEUE_FACTOR windows are handed over at once (paho enforces the window)."""
     clock = Clock()
     outbox = MemoryOutbox(clock=clock)
-    for i in range(100):
-        outbox.append(DEV, "checkin", json.dumps({"type": "checkin", "item_id": f"I{i}"}))
-    delivery = Delivery(
-        outbox,
-        device_id=DEV,
-        library_id=LIB,
-        device_kind="kiosk",
-        window=8,
-        receipt_window=1000,
-        resend_after_s=30,
-        monotonic=clock,
-        wall=clock,
-    )
+    fill(outbox, 100)
+    delivery = new_delivery(outbox, clock, window=8, receipt_window=1000, queue_factor=QUEUE_FACTOR)
     wire = Wire()
     delivery.connected(1)
     assert delivery.pump(wire) == QUEUE_FACTOR * 8
