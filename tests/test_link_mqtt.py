@@ -8,6 +8,7 @@ import queue
 import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -67,6 +68,16 @@ def make_link(
         outbox,
         caches,
     )
+
+
+@contextmanager
+def running(link: AgentLink) -> Iterator[AgentLink]:
+    """Start ``link`` for the block and stop it afterwards, whatever happens."""
+    link.start()
+    try:
+        yield link
+    finally:
+        link.stop()
 
 
 class Central:
@@ -177,9 +188,7 @@ def test_rejected_events_are_dead_lettered_with_centrals_reason(
     """A receipt's rejection moves the event to the dead letters, the rest confirm."""
     outbox = MemoryOutbox()
     checkin(outbox, dev, 3)
-    link = make_link(broker.url, outbox, dev)
-    link.start()
-    try:
+    with running(make_link(broker.url, outbox, dev)) as link:
         central.events(3)
         central.receipt([1, 3], {2: "payload: unknown item"})
         assert link.wait_for(lambda: outbox.stats().counts[EventState.DEAD] == 1, 10)
@@ -187,8 +196,6 @@ def test_rejected_events_are_dead_lettered_with_centrals_reason(
         assert dead.seq == 2
         assert dead.dead_reason == "rejected by central: payload: unknown item"
         assert link.wait_for(lambda: confirmed(outbox) == 2, 10)
-    finally:
-        link.stop()
 
 
 @pytest.mark.broker
@@ -198,9 +205,7 @@ def test_unconfirmed_events_are_resent_until_central_confirms(
     """Events whose receipt never came are published again after resend_after_s."""
     outbox = MemoryOutbox()
     checkin(outbox, dev, 5)
-    link = make_link(broker.url, outbox, dev, resend_after_s=0.3)
-    link.start()
-    try:
+    with running(make_link(broker.url, outbox, dev, resend_after_s=0.3)) as link:
         first = central.events(5)
         again = central.events(5)  # no receipt: the same events come again
         assert [e.seq for e in again] == [e.seq for e in first]
@@ -208,8 +213,6 @@ def test_unconfirmed_events_are_resent_until_central_confirms(
         central.receipt([1, 2, 3, 4, 5])
         assert link.wait_for(lambda: confirmed(outbox) == 5, 10)
         assert link.delivery.counters.resent >= 5
-    finally:
-        link.stop()
 
 
 @pytest.mark.broker
@@ -217,9 +220,7 @@ def test_ask_returns_centrals_answer_paired_by_correlation_data(
     broker: MosquittoBroker, central: Central, dev: str
 ) -> None:
     """A request carries a response topic and correlation data; the answer is returned typed."""
-    link = make_link(broker.url, MemoryOutbox(), dev)
-    link.start()
-    try:
+    with running(make_link(broker.url, MemoryOutbox(), dev)) as link:
         central.next("status")
         assert link.wait_for(lambda: link.status().connected, 10)
         answers: queue.Queue[object] = queue.Queue()
@@ -254,8 +255,6 @@ def test_ask_returns_centrals_answer_paired_by_correlation_data(
         assert isinstance(result, Response)
         assert result.outcome == "ok"
         assert result.body == answer.body
-    finally:
-        link.stop()
 
 
 @pytest.mark.broker
@@ -263,17 +262,13 @@ def test_ask_answers_offline_on_timeout_and_when_the_link_is_down(
     broker: MosquittoBroker, central: Central, dev: str
 ) -> None:
     """No answer in time gives Offline(timeout); no link gives Offline(link_down) at once."""
-    link = make_link(broker.url, MemoryOutbox(), dev)
-    link.start()
-    try:
+    with running(make_link(broker.url, MemoryOutbox(), dev)) as link:
         assert link.wait_for(lambda: link.status().connected, 10)
         result = link.ask(PatronLookup(patron_id="P1", pin="4321"), timeout=0.3)
         assert isinstance(result, Offline)
         assert result.kind == "timeout"
         _, payload, _ = central.next("request")
         assert json.loads(payload)["body"]["pin"] == "4321"  # on the wire only
-    finally:
-        link.stop()
     down = make_link("mqtt://127.0.0.1:1", MemoryOutbox(), dev)
     down.start()
     try:
@@ -374,17 +369,13 @@ def test_staff_commands_are_kept_and_out_of_service_is_reported(
     broker: MosquittoBroker, central: Central, dev: str
 ) -> None:
     """A command from central is kept for the kiosk and out-of-service shows in the status."""
-    link = make_link(broker.url, MemoryOutbox(), dev)
-    link.start()
-    try:
+    with running(make_link(broker.url, MemoryOutbox(), dev)) as link:
         assert link.wait_for(lambda: link.status().connected, 10)
         command = StaffCommand(command_id=uuid.uuid4(), time=NOW, body=OutOfService(reason="x"))
         central.down("command", command.model_dump_json())
         assert link.wait_for(lambda: link.status().out_of_service, 10)
         assert list(link.commands) == [command]
         assert link.status_details().out_of_service
-    finally:
-        link.stop()
 
 
 @pytest.mark.broker
