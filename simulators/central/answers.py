@@ -35,7 +35,7 @@ from edge_agent.contract import (
 )
 from edge_agent.contract.central import ResponseBody
 
-from .circulation import block_reason, first_hold, loan_count
+from .circulation import block_reason, first_hold, item_row, loan_count, patron_row
 from .seed import PinBook, PinCheck, Seed
 
 __all__ = ["Answerer", "error_response"]
@@ -126,9 +126,7 @@ class _Turn:
 
     def patron(self, body: PatronLookup) -> Response:
         conn = self._conn
-        patron = conn.execute(
-            "SELECT * FROM patrons WHERE patron_id = ?", (body.patron_id,)
-        ).fetchone()
+        patron = patron_row(conn, body.patron_id)
         if patron is None:
             return self._refused(RefusalReason.PATRON_UNKNOWN, f"no card {body.patron_id}")
         check = self.pins.check(body.patron_id, body.pin)
@@ -147,19 +145,27 @@ class _Turn:
             )
         )
 
-    def checkout(self, body: CheckoutAuth) -> Response:  # noqa: PLR0911 - one guard per check
-        conn = self._conn
-        patron = conn.execute(
-            "SELECT * FROM patrons WHERE patron_id = ?", (body.patron_id,)
-        ).fetchone()
+    def _borrower_and_item(
+        self, patron_id: str, item_id: str
+    ) -> tuple[sqlite3.Row, sqlite3.Row] | Response:
+        """The patron (known, not blocked) and the item (known), or the refusal saying why not."""
+        patron = patron_row(self._conn, patron_id)
         if patron is None:
-            return self._refused(RefusalReason.PATRON_UNKNOWN, f"no card {body.patron_id}")
+            return self._refused(RefusalReason.PATRON_UNKNOWN, f"no card {patron_id}")
         blocked = block_reason(patron, self.policy)
         if blocked is not None:
             return self._refused(RefusalReason.PATRON_BLOCKED, blocked)
-        item = conn.execute("SELECT * FROM items WHERE item_id = ?", (body.item_id,)).fetchone()
+        item = item_row(self._conn, item_id)
         if item is None:
-            return self._refused(RefusalReason.ITEM_UNKNOWN, f"no item {body.item_id}")
+            return self._refused(RefusalReason.ITEM_UNKNOWN, f"no item {item_id}")
+        return patron, item
+
+    def checkout(self, body: CheckoutAuth) -> Response:
+        conn = self._conn
+        found = self._borrower_and_item(body.patron_id, body.item_id)
+        if isinstance(found, Response):
+            return found
+        patron, item = found
         if item["not_for_loan"]:
             return self._refused(RefusalReason.ITEM_NOT_FOR_LOAN, "reference only")
         if item["state"] == "on_loan":
@@ -178,7 +184,7 @@ class _Turn:
 
     def checkin(self, body: CheckinAuth) -> Response:
         conn = self._conn
-        item = conn.execute("SELECT * FROM items WHERE item_id = ?", (body.item_id,)).fetchone()
+        item = item_row(conn, body.item_id)
         if item is None:
             return self._refused(RefusalReason.ITEM_UNKNOWN, f"no item {body.item_id}")
         hold = first_hold(conn, body.item_id)
@@ -186,19 +192,12 @@ class _Turn:
             CheckinAnswer(item_id=body.item_id, title=item["title"], hold_alert=hold is not None)
         )
 
-    def renew(self, body: RenewAuth) -> Response:  # noqa: PLR0911 - one guard per check
+    def renew(self, body: RenewAuth) -> Response:
         conn = self._conn
-        patron = conn.execute(
-            "SELECT * FROM patrons WHERE patron_id = ?", (body.patron_id,)
-        ).fetchone()
-        if patron is None:
-            return self._refused(RefusalReason.PATRON_UNKNOWN, f"no card {body.patron_id}")
-        blocked = block_reason(patron, self.policy)
-        if blocked is not None:
-            return self._refused(RefusalReason.PATRON_BLOCKED, blocked)
-        item = conn.execute("SELECT * FROM items WHERE item_id = ?", (body.item_id,)).fetchone()
-        if item is None:
-            return self._refused(RefusalReason.ITEM_UNKNOWN, f"no item {body.item_id}")
+        found = self._borrower_and_item(body.patron_id, body.item_id)
+        if isinstance(found, Response):
+            return found
+        _patron, item = found
         if item["state"] != "on_loan" or item["patron_id"] != body.patron_id:
             return self._refused(RefusalReason.OTHER, "the item is not on loan to this patron")
         hold = first_hold(conn, body.item_id)
@@ -213,9 +212,7 @@ class _Turn:
 
     def account(self, body: AccountQuery) -> Response:
         conn = self._conn
-        patron = conn.execute(
-            "SELECT * FROM patrons WHERE patron_id = ?", (body.patron_id,)
-        ).fetchone()
+        patron = patron_row(conn, body.patron_id)
         if patron is None:
             return self._refused(RefusalReason.PATRON_UNKNOWN, f"no card {body.patron_id}")
         may_renew = block_reason(patron, self.policy) is None

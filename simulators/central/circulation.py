@@ -37,7 +37,9 @@ __all__ = [
     "apply_event",
     "block_reason",
     "first_hold",
+    "item_row",
     "loan_count",
+    "patron_row",
     "record_exception",
 ]
 
@@ -59,6 +61,22 @@ def block_reason(patron: sqlite3.Row, policy: SeedPolicy) -> str | None:
     if patron["fines"] >= policy.fines_block_threshold:
         return f"fines {patron['fines']} at or above {policy.fines_block_threshold}"
     return None
+
+
+def item_row(conn: sqlite3.Connection, item_id: str) -> sqlite3.Row | None:
+    """The catalogue's row for an item, or None when it is not in the catalogue."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM items WHERE item_id = ?", (item_id,)
+    ).fetchone()
+    return row
+
+
+def patron_row(conn: sqlite3.Connection, patron_id: str) -> sqlite3.Row | None:
+    """The patron's row, or None for a card that is not known."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM patrons WHERE patron_id = ?", (patron_id,)
+    ).fetchone()
+    return row
 
 
 def first_hold(conn: sqlite3.Connection, item_id: str) -> sqlite3.Row | None:
@@ -183,7 +201,7 @@ def _checkout(
     policy: SeedPolicy,
     problems: _Exceptions,
 ) -> Applied:
-    item = conn.execute("SELECT * FROM items WHERE item_id = ?", (event.item_id,)).fetchone()
+    item = item_row(conn, event.item_id)
     patron_id = event.patron_id
     if item is None:
         problems.add(
@@ -200,7 +218,7 @@ def _checkout(
     def conflict(reason: str, detail: str) -> None:
         problems.add(reason, detail, applied=True, item_id=event.item_id, patron_id=patron_id)
 
-    patron = conn.execute("SELECT * FROM patrons WHERE patron_id = ?", (patron_id,)).fetchone()
+    patron = patron_row(conn, patron_id)
     if patron is None:
         conflict("patron_unknown", f"card {patron_id} is not known; item lent to it anyway")
     else:
@@ -250,7 +268,7 @@ def _checkin(
     today: dt.date,
     problems: _Exceptions,
 ) -> Applied:
-    item = conn.execute("SELECT * FROM items WHERE item_id = ?", (event.item_id,)).fetchone()
+    item = item_row(conn, event.item_id)
     if item is None:
         problems.add(
             "item_unknown",
@@ -297,7 +315,7 @@ def _renewal(
     policy: SeedPolicy,
     problems: _Exceptions,
 ) -> Applied:
-    item = conn.execute("SELECT * FROM items WHERE item_id = ?", (event.item_id,)).fetchone()
+    item = item_row(conn, event.item_id)
     if item is None or item["state"] != "on_loan" or item["patron_id"] != event.patron_id:
         problems.add(
             "not_on_loan",

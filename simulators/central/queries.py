@@ -14,6 +14,8 @@ from typing import Any
 
 from edge_agent.contract import DeviceStatus, Envelope
 
+from .circulation import item_row
+
 __all__ = [
     "CentralStats",
     "DeviceInfo",
@@ -307,7 +309,7 @@ def _item(conn: sqlite3.Connection, row: Any) -> ItemRecord:
 
 def item(conn: sqlite3.Connection, item_id: str) -> ItemRecord | None:
     """One item, or None when it is not in the catalogue."""
-    row = conn.execute("SELECT * FROM items WHERE item_id = ?", (item_id,)).fetchone()
+    row = item_row(conn, item_id)
     return _item(conn, row) if row is not None else None
 
 
