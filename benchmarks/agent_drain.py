@@ -48,6 +48,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.memory import bare_python_mb, memory_mb
 from edge_agent.config import BrokerSettings
 from edge_agent.link import AgentLink, LinkOptions
 from edge_agent.link.envelope import envelope_bytes
@@ -333,36 +334,17 @@ def peak_rss_mb(broker: MosquittoBroker, database: Path, n: int, workdir: Path) 
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the agent process did not drain the backlog")
             time.sleep(0.2)  # polling another process's progress: nothing to wait on
-        fields = _memory_kb(proc.pid)
+        fields = memory_mb(proc.pid)
         return {
-            "peak_rss_mb": round(fields["VmHWM"] / 1024, 1),
-            "rss_after_drain_mb": round(fields["VmRSS"] / 1024, 1),
-            "baseline_bare_python_rss_mb": _bare_rss_mb(),
+            "peak_rss_mb": fields["VmHWM"],
+            "rss_after_drain_mb": fields["VmRSS"],
+            # The raw floor: an interpreter with only what any agent must import.
+            "baseline_bare_python_rss_mb": bare_python_mb("sqlite3, paho.mqtt.client")["VmHWM"],
         }
     finally:
         reader.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
-
-
-def _memory_kb(pid: int) -> dict[str, int]:
-    """VmHWM and VmRSS of a process, in kB, from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {k: int(v.split()[0]) for k, v in fields.items() if k in ("VmHWM", "VmRSS")}
-
-
-def _bare_rss_mb() -> float:
-    """The raw floor: an interpreter that imported only sqlite3 and paho, as any agent must."""
-    code = "import sqlite3, paho.mqtt.client, sys, time; print('up', flush=True); time.sleep(60)"
-    bare = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert bare.stdout is not None
-        bare.stdout.readline()  # imports done
-        return round(_memory_kb(bare.pid)["VmHWM"] / 1024, 1)
-    finally:
-        bare.kill()
-        bare.wait()
 
 
 class ConsumerProcess:

@@ -48,6 +48,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from benchmarks.memory import bare_python_mb, memory_mb
+
 TARGET_P99_MS = 5.0
 #: The read rate the latency target is stated at (the issue: "at 200 tag reads/s").
 TARGET_LATENCY_READS_PER_S = 200
@@ -430,25 +432,9 @@ def _capacity_churn(passages: int) -> dict[str, Any]:
         }
 
 
-def _rss_mb(pid: int) -> dict[str, float]:
-    fields: dict[str, float] = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                fields[name] = round(int(value.split()[0]) / 1024, 1)
-    return fields
-
-
 def _rss(seconds: float) -> dict[str, Any]:
     libedge = str(Path(sys.executable).with_name("libedge"))
-    bare = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
-    try:
-        time.sleep(0.5)  # let the interpreter settle before reading its size
-        baseline = _rss_mb(bare.pid)
-    finally:
-        bare.kill()
-        bare.wait()
+    baseline = bare_python_mb()
     with Readers(2, air_time=False) as readers, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "gate.toml"
         urls = ", ".join(f'"{u}"' for u in readers.urls)
@@ -469,7 +455,7 @@ def _rss(seconds: float) -> dict[str, Any]:
         def sample() -> None:
             while not stop.wait(0.2):
                 try:
-                    samples.append(_rss_mb(gate.pid))
+                    samples.append(memory_mb(gate.pid))
                 except OSError:
                     return
 
@@ -486,7 +472,7 @@ def _rss(seconds: float) -> dict[str, Any]:
                 mixed=True,
                 gap=0.02,
             )
-            final = _rss_mb(gate.pid)
+            final = memory_mb(gate.pid)
         finally:
             stop.set()
             sampler.join(5)
