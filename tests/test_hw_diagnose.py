@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from simulators.card import SimulatedCard
 from simulators.printer import PrinterSimulator
 from simulators.reader import FeigSimulator, RFField
 from simulators.scanner import SimulatedScanner
+from tests.support.broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBEDGE = ROOT / ".venv" / "bin" / "libedge"
@@ -42,12 +42,6 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         reader_port = reader.start_tcp(port=0)
         printer.start_tcp()
         yield Rig(f"socket://127.0.0.1:{reader_port}", card, scanner, printer)
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write_config(path: Path, devices: dict[str, object]) -> Path:
@@ -107,12 +101,12 @@ def test_problems_are_named(rig: Rig, tmp_path: Path, capsys: pytest.CaptureFixt
     config = write_config(
         tmp_path / "site.toml",
         {
-            "item_reader": f"socket://127.0.0.1:{closed_port()}",
+            "item_reader": f"socket://127.0.0.1:{free_port()}",
             "card_reader": "nfc:tty:LIBEDGE_NONE0:pn532",
             "scanner": "/dev/libedge-no-such-scanner",
             "printer": rig.printer.url,
             "gate_readers": [rig.reader],
-            "people_counter": f"tcp://127.0.0.1:{closed_port()}",
+            "people_counter": f"tcp://127.0.0.1:{free_port()}",
         },
     )
     code, results = diagnose_json(capsys, config)

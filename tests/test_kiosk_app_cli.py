@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from edge_agent.cli import COMMANDS, load_command, main
 from simulators.reader import FeigSimulator, RFField
+from tests.support.broker import free_port
 from tests.support.procs import read_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,9 +68,7 @@ def test_kiosk_run_opens_the_devices_and_shows_the_attract_screen(tmp_path: Path
     sim = FeigSimulator(field, air_time=False)
     pad = sim.start_pty()
     try:
-        with socket.socket() as probe:  # a free port where no agent listens
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()  # where no agent listens
         config = tmp_path / "site.toml"
         config.write_text(
             f'[site]\nlibrary_id = "lib"\ndevice_id = "kiosk-1"\nlibrary_name = "Thư viện"\n'

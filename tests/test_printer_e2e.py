@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import unicodedata
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from hardware.printer import (
     open_printer,
 )
 from simulators.printer import PrintedPage, PrinterSimulator
+from tests.support.broker import free_port
 
 WAIT = 20.0
 QR_PAYLOAD = "https://thuvien.example/bienlai/2026-0001?the=21234000123455"
@@ -165,9 +165,7 @@ def test_cover_open_is_refused(sim: PrinterSimulator) -> None:
 
 def test_offline_printer() -> None:
     """Nothing listening: the status says 'not reachable' and printing raises PrinterUnavailable."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     printer = open_printer(f"tcp://127.0.0.1:{port}", timeout=2.0)
     status = printer.status()
     assert not status.reachable
