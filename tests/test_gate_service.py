@@ -52,8 +52,14 @@ class GateRig:
         return [item["tag_uid"] for event in self.events("gate_alarm") for item in event["items"]]
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until every pass ended and every event reached the agent's outbox."""
-        self.service.wait_health(lambda h: h.open_passes == 0, timeout)
+        """Wait until every pass ended and every event reached the agent's outbox.
+
+        The simulated readers count a read when they send it; the gate may not have merged
+        it yet. So first every read sent so far must have reached the gate: otherwise "no
+        pass open" may only mean that the last tags' passes have not begun.
+        """
+        sent = sum(sum(lane.reads.values()) for lane in self.readers.lanes)
+        self.service.wait_health(lambda h: h.reads_total >= sent and h.open_passes == 0, timeout)
         if not self.service.builder.wait_idle(timeout):
             raise TimeoutError("the gate's event builder did not finish")
         if not self.service.handover.wait_idle(timeout):
