@@ -133,6 +133,71 @@ def test_version_1_file_is_migrated_with_its_events(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_version_2_file_keeps_its_counts_under_the_watermark(tmp_path: Path) -> None:
+    """Version 3 starts its watermark at the highest id the version-2 trigger counted."""
+    path = tmp_path / "v2.sqlite"
+    conn = raw(path)
+    migrate(conn, STEPS[:2])
+    for seq, state in [(1, "confirmed"), (2, "sent"), (3, "pending")]:
+        conn.execute(
+            "INSERT INTO outbox_events(device_id, seq, event_id, kind, payload, event_time,"
+            " clock_trusted, state, created_at) VALUES ('k', ?, ?, 'loan', '[1]', 0, 1, ?, 0)",
+            (seq, f"id-{seq}", state),
+        )
+    conn.close()
+    with SqliteOutbox(path) as outbox:
+        outbox.append("k", "loan", "{}")
+        outbox.mark_confirmed("k", [2])
+        stats = outbox.stats()
+        assert stats.counts[EventState.PENDING] == 2
+        assert stats.payload_bytes[EventState.PENDING] == 5
+        assert stats.counts[EventState.SENT] == 0
+        assert stats.counts[EventState.CONFIRMED] == 2
+    conn = raw(path)
+    assert conn.execute("SELECT through FROM outbox_counted").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_an_append_commit_leaves_the_totals_alone(tmp_path: Path) -> None:
+    """Appends are counted from the watermark, so their commits write no counter row."""
+    path = tmp_path / "outbox.sqlite"
+    with SqliteOutbox(path) as outbox:
+        outbox.append("k", "loan", "{}")
+        outbox.mark_confirmed("k", [1])  # folds: the totals now include event 1
+        look = raw(path)
+        before = look.execute("SELECT * FROM outbox_state_totals ORDER BY state").fetchall()
+        for _ in range(3):
+            outbox.append("k", "loan", '"ab"')
+        after = look.execute("SELECT * FROM outbox_state_totals ORDER BY state").fetchall()
+        assert after == before
+        assert look.execute("SELECT through FROM outbox_counted").fetchone()[0] == 1
+        look.close()
+        stats = outbox.stats()
+        assert stats.counts[EventState.PENDING] == 3
+        assert stats.payload_bytes[EventState.PENDING] == 12
+
+
+def test_counts_stay_exact_when_pruned_ids_come_round_again(tmp_path: Path) -> None:
+    """SQLite reuses the ids of deleted newest rows; the watermark follows them down."""
+    now = [1000.0]
+    with SqliteOutbox(tmp_path / "outbox.sqlite", clock=lambda: now[0]) as outbox:
+        for _ in range(3):
+            outbox.append("k", "loan", "{}")
+        outbox.mark_confirmed("k", [1, 2, 3])
+        now[0] += 10
+        assert outbox.prune_confirmed(5) == 3
+        for _ in range(2):
+            outbox.append("k", "loan", '"abc"')  # ids 1 and 2 again
+        outbox.dead_letter("k", 4, "refused")
+        stats = outbox.stats()
+        assert stats.counts[EventState.PENDING] == 1
+        assert stats.counts[EventState.DEAD] == 1
+        assert stats.counts[EventState.CONFIRMED] == 0
+        assert stats.payload_bytes[EventState.PENDING] == 5
+        assert stats.payload_bytes[EventState.DEAD] == 5
+
+
 def test_newer_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     """A store from a newer libedge raises OutboxSchemaError and is not changed."""
     path = tmp_path / "new.sqlite"

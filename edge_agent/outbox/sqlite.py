@@ -58,6 +58,7 @@ from edge_agent.outbox.sqlite_file import check_header, connect
 from edge_agent.outbox.sqlite_jobs import (
     COLUMNS,
     SELECT_EVENT,
+    TAIL,
     Append,
     DeadLetter,
     DiscardDead,
@@ -293,13 +294,16 @@ class SqliteOutbox:
     def _transact(self, jobs: list[WriteJob], wake_previous: Callable[[], None]) -> None:
         conn = self._conn
         cache = self._cache
-        if time.monotonic() >= cache.expires:
+        refresh = time.monotonic() >= cache.expires
+        if refresh:
             cache.held = None
             cache.expires = time.monotonic() + cache.max_age_s
         now = self._clock()
         conn.execute("BEGIN IMMEDIATE")
         try:
             tx = Tx(conn, now, self._limits, cache)
+            if refresh:
+                tx.fold()  # keeps the tail that readers add up about a second long
             run: list[Append] = []
             for job in jobs:
                 if isinstance(job, Append):
@@ -308,6 +312,8 @@ class SqliteOutbox:
                 if run:
                     tx.append_all(run)
                     run = []
+                if tx.unfolded:
+                    tx.fold()
                 job.apply(tx)
             if run:
                 tx.append_all(run)
@@ -411,7 +417,7 @@ class SqliteOutbox:
             try:
                 conn.execute("BEGIN")  # one snapshot for every figure
                 try:
-                    totals = conn.execute(_TOTALS).fetchall()
+                    totals = conn.execute(_TOTALS).fetchall() + conn.execute(TAIL).fetchall()
                     last = conn.execute(_LAST_SEQS).fetchall()
                     oldest_open = conn.execute(_OLDEST_OPEN).fetchone()
                     oldest_dead = conn.execute(_OLDEST_DEAD).fetchone()
@@ -421,10 +427,10 @@ class SqliteOutbox:
                 raise storage_error("cannot read the outbox statistics", exc) from exc
         counts = dict.fromkeys(EventState, 0)
         sizes = dict.fromkeys(EventState, 0)
-        for state, rows, size in totals:
+        for state, rows, size in totals:  # the totals, then the tail above their watermark
             if state in counts:
-                counts[EventState(state)] = rows
-                sizes[EventState(state)] = size
+                counts[EventState(state)] += rows
+                sizes[EventState(state)] += size
         return OutboxStats(
             counts=counts,
             payload_bytes=sizes,

@@ -40,6 +40,7 @@ from edge_agent.outbox.groupcommit import Job
 
 __all__ = [
     "COLUMNS",
+    "TAIL",
     "Append",
     "DeadLetter",
     "DiscardDead",
@@ -81,9 +82,28 @@ _INSERT = (
     "INSERT INTO outbox_events(device_id, seq, event_id, kind, payload, event_time,"
     " clock_trusted, state, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)"
 )
-_HELD = (  # the backlog the cap counts (HELD: pending, sent, dead)
-    "SELECT coalesce(sum(rows), 0), coalesce(sum(bytes), 0) FROM outbox_state_totals"
-    " WHERE state IN ('pending', 'sent', 'dead')"
+# The tail: events above the totals' watermark, per state (see migrations). The scalar
+# subquery is evaluated once, so this walks the rowid range of the newest appends only.
+TAIL = (
+    "SELECT state, count(*), coalesce(sum(length(CAST(payload AS BLOB))), 0)"
+    " FROM outbox_events WHERE id > (SELECT through FROM outbox_counted) GROUP BY state"
+)
+_HELD = (  # the backlog the cap counts (HELD: pending, sent, dead): totals plus tail
+    "SELECT coalesce(sum(rows), 0), coalesce(sum(bytes), 0) FROM ("
+    "SELECT rows, bytes FROM outbox_state_totals WHERE state IN ('pending', 'sent', 'dead')"
+    " UNION ALL SELECT 1, length(CAST(payload AS BLOB)) FROM outbox_events"
+    " WHERE id > (SELECT through FROM outbox_counted) AND state IN ('pending', 'sent', 'dead'))"
+)
+_ADD_TO_TOTALS = (
+    "INSERT INTO outbox_state_totals(state, rows, bytes) VALUES (?, ?, ?)"
+    " ON CONFLICT(state) DO UPDATE SET rows = rows + excluded.rows,"
+    " bytes = bytes + excluded.bytes"
+)
+# Every event stored is counted now: the watermark moves to the highest id. It moves down
+# after a prune deleted the newest ids, which SQLite hands out again.
+_SETTLE = (
+    "UPDATE outbox_counted SET through = (SELECT coalesce(max(id), 0) FROM outbox_events)"
+    " WHERE through IS NOT (SELECT coalesce(max(id), 0) FROM outbox_events)"
 )
 # A device's last seq is the larger of its seq_floor (raised by pruning) and its stored seqs.
 _LAST_SEQ = (
@@ -192,7 +212,7 @@ class WriterCache:
 class Tx:
     """What the jobs of one batch share inside its transaction."""
 
-    __slots__ = ("cache", "conn", "limits", "now")
+    __slots__ = ("cache", "conn", "limits", "now", "unfolded")
 
     def __init__(
         self, conn: sqlite3.Connection, now: float, limits: OutboxLimits, cache: WriterCache
@@ -201,6 +221,23 @@ class Tx:
         self.now = now
         self.limits = limits
         self.cache = cache
+        # The tail may hold events (appended by an earlier transaction, or by another
+        # process): fold it before the first change that is not an append.
+        self.unfolded = True
+
+    def fold(self) -> None:
+        """Add the tail to the per-state totals and raise the watermark over it.
+
+        Runs before every change other than an append, so that the totals' triggers only
+        ever meet counted rows, and about once a second among appends, so that the tail a
+        reader adds up stays short.
+        """
+        conn = self.conn
+        tail = conn.execute(TAIL).fetchall()
+        if tail:
+            conn.executemany(_ADD_TO_TOTALS, tail)
+        conn.execute(_SETTLE)
+        self.unfolded = False
 
     def backlog_changed(self) -> None:
         """Forget the backlog size (a job other than an append may have changed it)."""
@@ -246,6 +283,7 @@ class Tx:
             )
         if inserts:
             self.conn.executemany(_INSERT, inserts)
+            self.unfolded = True
         cache.held = (rows_held, bytes_held)
 
     def _first_seq(self, device_id: str) -> int:
@@ -445,4 +483,5 @@ class Prune(WriteJob):
         self.error = None
         tx.conn.execute(_RAISE_FLOORS)
         self.result = tx.conn.execute(_PRUNE, (self.cutoff,)).rowcount
+        tx.fold()  # the newest ids may be gone: lower the watermark before they come back
         tx.backlog_changed()
