@@ -8,7 +8,7 @@
 
     * ``raw_minimal``: a table with the same columns and the two unique keys only, and
     * ``raw_same_schema``: a file migrated to the outbox's own schema (its partial indexes
-      and counter triggers included), so that ratio isolates the writer's own overhead
+      and counter tables included), so that ratio isolates the writer's own overhead
       (threads, group commit, bookkeeping) from the cost of the schema.
 
     Slices alternate so that both sides see the same disk weather (a shared VM disk varies
@@ -22,6 +22,10 @@
     <= 3 x raw p99.
 
 All files live in one temporary directory, so on one disk.
+
+The throughput report also says what the machine did meanwhile (see benchmarks.machine): a
+thread-to-thread wake-up round trip measured before the slices, and the CPU share the
+hypervisor stole during them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.machine import cpu_times, steal_fraction, thread_round_trip_us
 from edge_agent.outbox import GroupCommitPolicy, OutboxLimits, SqliteOutbox
 from edge_agent.outbox.migrations import migrate
 
@@ -158,6 +163,8 @@ def throughput(base: Path, slices: int, slice_s: float, budget_s: float) -> dict
         appenders.run(0.2)  # warm up: caches, WAL, thread start
         minimal.replay(sizes)
         same.replay(sizes)
+        round_trip_us = thread_round_trip_us()
+        cpu_before = cpu_times()
         began = time.perf_counter()
         for done in range(slices):
             if done >= 4 and time.perf_counter() - began > budget_s:
@@ -176,6 +183,7 @@ def throughput(base: Path, slices: int, slice_s: float, budget_s: float) -> dict
             slice_ratios.append(m / elapsed)
             slice_same.append(s / elapsed)
             all_sizes += sizes
+        steal = steal_fraction(cpu_before, cpu_times())
     finally:
         appenders.close()
         outbox.close()
@@ -198,6 +206,7 @@ def throughput(base: Path, slices: int, slice_s: float, budget_s: float) -> dict
         "ratio_vs_same_schema_pooled": round(same_t / ours_t, 3),
         "target_ratio": TARGET_THROUGHPUT_RATIO,
         "meets_target": ratio >= TARGET_THROUGHPUT_RATIO,
+        "machine": {"thread_round_trip_us": round_trip_us, "cpu_steal_fraction": steal},
     }
 
 
