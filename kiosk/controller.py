@@ -51,7 +51,7 @@ from kiosk.patrons import (
     identify,
     mask_card,
 )
-from kiosk.ports import Agent, Clock, ItemPad, Mailer, Printer
+from kiosk.ports import Agent, Clock, ItemPad, Mailer, Printer, Reloader
 from kiosk.presenter import ButtonId, PresenterConfig, ViewModel, present
 from kiosk.scanning import PadScanner
 from kiosk.session import KioskState, Patron, Session
@@ -84,7 +84,7 @@ class KioskController:
         printer: Printer | None = None,
         mailer: Mailer | None = None,
         catalogues: Catalogues | None = None,
-        on_reload: Callable[[], None] | None = None,
+        on_reload: Reloader | None = None,
     ) -> None:
         self.config = config
         self.catalogues = catalogues or Catalogues(config.languages)
@@ -122,6 +122,8 @@ class KioskController:
         self._view: ViewModel | None = None
         self._last_status = float("-inf")
         self._last_recovery = now
+        self._reload_wanted = False  # a reload was asked for and waits for an idle kiosk
+        self._reload_checking = False  # its configuration is being checked on the worker
 
     # ------------------------------------------------------------ view and listeners
 
@@ -183,6 +185,62 @@ class KioskController:
         if self.state.out_of_service:
             # Patrons never see the attract screen of a kiosk out of service.
             self.state.state = next_state(State.ATTRACT, Input.OUT_OF_SERVICE)
+        self._reload_if_idle()
+
+    # ------------------------------------------------------------ configuration reload
+
+    def reload_when_idle(self) -> Result:
+        """Load the configuration again as soon as no patron or staff member is at the kiosk.
+
+        A restart ends whatever is on the screen, so a visit (or staff mode) in progress is
+        never cut short: the reload waits for the attract screen. The new file is checked
+        first; a file that cannot be used is reported in the log and the kiosk goes on with
+        the configuration it has.
+        """
+        if self.on_reload is None:
+            log.warning("a configuration reload was asked for, but this kiosk cannot reload")
+            return Result(False, "this kiosk cannot reload its configuration")
+        self._reload_wanted = True
+        self._reload_if_idle()
+        return OK
+
+    def _idle(self) -> bool:
+        return self.state.state in (State.ATTRACT, State.OUT_OF_SERVICE)
+
+    def _reload_if_idle(self) -> None:
+        reloader = self.on_reload
+        if reloader is None or not self._reload_wanted or self._reload_checking:
+            return
+        if not self._idle():
+            log.info("configuration reload waits until the kiosk is idle")
+            return
+        self._reload_checking = True
+
+        def job() -> None:
+            try:
+                problem = reloader.check()
+            except Exception as exc:  # a bug in the check must not leave the flag set
+                log.exception("checking the configuration failed")
+                problem = f"checking it failed: {exc!r}"
+            self.post(lambda: self._reload_checked(reloader, problem))
+
+        self.submit(job)
+
+    def _reload_checked(self, reloader: Reloader, problem: str | None) -> None:
+        self._reload_checking = False
+        if problem is not None:
+            self._reload_wanted = False
+            log.error(
+                "configuration reload refused, the kiosk goes on with the configuration it has: %s",
+                problem,
+            )
+            return
+        if not self._idle():  # a patron came while the file was being checked
+            self._reload_if_idle()
+            return
+        self._reload_wanted = False
+        log.info("configuration reload: restarting the kiosk on the new configuration")
+        reloader.restart()
 
     def submit(self, job: Callable[[], None]) -> None:
         """Run a job on the worker."""

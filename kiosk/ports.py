@@ -12,6 +12,7 @@ fake agent, a fake clock). :mod:`kiosk.adapters` joins the ports to the real imp
 ``Printer``    the receipt printer
 ``Mailer``     e-mail receipts (optional: without one the kiosk offers no e-mail button)
 ``Clock``      wall time (for events and due dates) and a monotonic clock (for timeouts)
+``Reloader``   load the configuration again (optional: without one, reloads are refused)
 =============  ============================================================================
 
 Exceptions an adapter may raise (everything else is a bug and is logged as one)::
@@ -57,6 +58,7 @@ __all__ = [
     "Mailer",
     "Offline",
     "Printer",
+    "Reloader",
 ]
 
 
@@ -177,4 +179,19 @@ class Clock(Protocol):
 
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back."""
+        ...
+
+
+class Reloader(Protocol):
+    """Starts the kiosk again on the configuration file as it is now.
+
+    The controller asks only when no patron is using the kiosk, and checks first.
+    """
+
+    def check(self) -> str | None:
+        """Why the configuration on disk cannot be used, or None if it can (worker thread)."""
+        ...
+
+    def restart(self) -> None:
+        """Close the kiosk and start it again on that configuration (UI thread)."""
         ...

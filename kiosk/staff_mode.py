@@ -208,9 +208,7 @@ class StaffMode:
                 if state.state is State.OUT_OF_SERVICE:
                     c.go(Input.IN_SERVICE)
             case ReloadConfig():
-                if c.on_reload is None:
-                    return Result(False, "this kiosk cannot reload its configuration")
-                c.on_reload()
+                return c.reload_when_idle()
         c.changed()
         return OK
 

@@ -26,7 +26,7 @@ from kiosk.config import KioskConfig
 from kiosk.controller import KioskController
 from kiosk.identify_devices import IdentifyDevices, open_identify_devices
 from kiosk.journal import IntentJournal
-from kiosk.ports import Mailer
+from kiosk.ports import Mailer, Reloader
 from kiosk.workers import Post, ThreadWorker
 
 __all__ = ["JOURNAL_NAME", "KioskRuntime", "open_kiosk"]
@@ -80,7 +80,7 @@ def open_kiosk(
     *,
     data_dir: Path | None = None,
     mailer: Mailer | None = None,
-    on_reload: Callable[[], None] | None = None,
+    on_reload: Reloader | None = None,
 ) -> KioskRuntime:
     """Open every device the configuration names and return a started controller."""
     devices = settings.devices

@@ -1,14 +1,16 @@
-"""``libedge kiosk run`` stops cleanly on SIGTERM (systemd's stop) and SIGINT (Ctrl-C).
+"""``libedge kiosk run`` and signals: SIGTERM and SIGINT stop it, SIGHUP reloads its file.
 
 The real command runs offscreen as a subprocess over the simulated pad reader and the
 simulated barcode scanner (no agent runs: the kiosk shows itself offline). Once it has drawn
-its attract screen it gets the signal; it must close the kiosk ("kiosk stopped", logged by
-KioskRuntime.close after the devices, worker, journal and agent client are closed) and exit
-with status 0.
+its attract screen it gets the signal. On a stop it must close the kiosk ("kiosk stopped",
+logged by KioskRuntime.close after the devices, worker, journal and agent client are closed)
+and exit with status 0. On SIGHUP it must close the kiosk the same way and come back, in the
+same process, on the file as it is now; or, if the file cannot be used, say why and go on.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.cli import restart_argv
 from simulators.reader import FeigSimulator, RFField
 from simulators.scanner import SimulatedScanner
 from tests.support.procs import read_until
@@ -85,3 +88,83 @@ def test_signal_stops_the_kiosk_cleanly(site: Path, tmp_path: Path, signum: sign
     assert stopped, f"no 'kiosk stopped' after {signum.name}:\n{rest[-4000:]}"
     assert f"{signum.name} received, stopping" in rest
     assert status == 0, rest[-4000:]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> tuple[bool, str, int]:
+    """SIGTERM; (whether "kiosk stopped" was logged, the log, the exit status)."""
+    proc.send_signal(signal.SIGTERM)
+    stopped, rest = read_until(proc, "kiosk stopped", STOP_S)
+    return stopped, rest, proc.wait(timeout=STOP_S)
+
+
+def finish(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    assert proc.stderr is not None
+    proc.stderr.close()
+
+
+def test_sighup_restarts_the_kiosk_on_the_changed_file(site: Path, tmp_path: Path) -> None:
+    """The kiosk closes cleanly and comes back in the same process, in the new language."""
+    proc = start_kiosk(site, tmp_path)
+    try:
+        ready, log = read_until(proc, READY_LINE, START_S)
+        assert ready, f"the kiosk never drew its attract screen:\n{log[-4000:]}"
+        with site.open("a", encoding="utf-8") as file:
+            file.write('[kiosk]\ndefault_language = "en"\n')
+        proc.send_signal(signal.SIGHUP)
+        back, log = read_until(proc, "kiosk-attract-en.png", START_S)
+        assert back, f"no English attract screen after SIGHUP:\n{log[-4000:]}"
+        assert proc.poll() is None  # the same process: it executed itself again
+        # Checked, then closed as for a stop, then started again.
+        order = [
+            log.find("restarting the kiosk on the new configuration"),
+            log.find("kiosk stopped"),
+            log.find("kiosk-attract-en.png"),
+        ]
+        assert 0 <= order[0] < order[1] < order[2], log[-4000:]
+        stopped, rest, status = stop(proc)
+    finally:
+        finish(proc)
+    assert stopped, rest[-4000:]
+    assert status == 0, rest[-4000:]
+
+
+def test_sighup_with_a_broken_file_names_it_and_goes_on(site: Path, tmp_path: Path) -> None:
+    """A file that cannot be loaded is named in the log; the kiosk keeps running."""
+    proc = start_kiosk(site, tmp_path)
+    try:
+        ready, log = read_until(proc, READY_LINE, START_S)
+        assert ready, f"the kiosk never drew its attract screen:\n{log[-4000:]}"
+        good = site.read_text(encoding="utf-8")
+        site.write_text(good + "[kiosk]\ninactivity_timeout_s = 1\n", encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        refused, log = read_until(proc, "configuration reload refused", START_S)
+        assert refused, f"no refusal logged:\n{log[-4000:]}"
+        assert "inactivity_timeout_s" in log
+        assert proc.poll() is None
+        stopped, rest, status = stop(proc)
+    finally:
+        finish(proc)
+    assert stopped, rest[-4000:]
+    assert "restarting the kiosk" not in log + rest
+    assert status == 0, rest[-4000:]
+
+
+def test_the_restart_command_line_repeats_the_arguments(tmp_path: Path) -> None:
+    """The kiosk starts again with its own interpreter, file, window and screenshot choice."""
+    args = argparse.Namespace(
+        config=Path("site.toml"), windowed=True, screenshots=Path("shots"), action="run"
+    )
+    argv = restart_argv(args)
+    assert argv[:5] == [sys.executable, "-m", "edge_agent.cli", "kiosk", "run"]
+    assert argv[5:] == [
+        "--config",
+        str(Path("site.toml").absolute()),
+        "--windowed",
+        "--screenshots",
+        str(Path("shots").absolute()),
+    ]
+    bare = argparse.Namespace(config=tmp_path / "a.toml", windowed=False, screenshots=None)
+    assert restart_argv(bare)[5:] == ["--config", str(tmp_path / "a.toml")]

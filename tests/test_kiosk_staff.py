@@ -224,3 +224,100 @@ def test_commands_fetched_from_the_agent_are_applied_once(kiosk: Kiosk) -> None:
     kiosk.clock.advance(16)
     kiosk.controller.tick()
     assert kiosk.view.screen == State.ATTRACT  # the old command is not applied again
+
+
+# ---------------------------------------------------------------- configuration reload
+
+
+class CountingReloader:
+    """The Reloader port: answers ``check()`` with ``problem`` and counts the calls."""
+
+    def __init__(self, problem: str | None = None) -> None:
+        self.problem = problem
+        self.checks = 0
+        self.restarts = 0
+
+    def check(self) -> str | None:
+        self.checks += 1
+        return self.problem
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+
+@pytest.fixture
+def reloader() -> CountingReloader:
+    return CountingReloader()
+
+
+@pytest.fixture
+def reloading(tmp_path: Path, rig: SimPad, reloader: CountingReloader) -> Iterator[Kiosk]:
+    """A synchronous kiosk that can reload its configuration."""
+    k = make_kiosk(tmp_path, rig.pad, reloader=reloader)
+    yield k
+    k.close()
+
+
+def test_reload_on_an_idle_kiosk_checks_the_file_then_restarts(
+    reloading: Kiosk, reloader: CountingReloader
+) -> None:
+    """Nobody at the kiosk: the new file is checked and the kiosk restarts on it at once."""
+    assert reloading.controller.apply_command(ReloadConfig())
+    assert (reloader.checks, reloader.restarts) == (1, 1)
+
+
+def test_reload_waits_for_the_patron_to_finish(
+    reloading: Kiosk, reloader: CountingReloader
+) -> None:
+    """A reload never cuts a visit short: it happens when the kiosk is back on attract."""
+    reloading.identify("P0007")
+    assert reloading.controller.apply_command(ReloadConfig())
+    assert reloading.view.screen == State.CHOOSE
+    assert (reloader.checks, reloader.restarts) == (0, 0)
+    reloading.controller.done()
+    assert reloading.view.screen == State.GOODBYE
+    assert reloader.restarts == 0  # goodbye is still the patron's screen
+    reloading.clock.advance(6)
+    reloading.controller.tick()
+    assert reloading.view.screen == State.ATTRACT
+    assert (reloader.checks, reloader.restarts) == (1, 1)
+
+
+def test_reload_waits_for_staff_mode_to_close(reloading: Kiosk, reloader: CountingReloader) -> None:
+    """Staff at the kiosk are not thrown out either; the reload follows their leaving."""
+    enter_staff(reloading)
+    assert reloading.controller.apply_command(ReloadConfig())
+    assert reloader.restarts == 0
+    reloading.controller.leave_staff()
+    assert reloading.view.screen == State.ATTRACT
+    assert reloader.restarts == 1
+
+
+def test_reload_of_a_kiosk_out_of_service_is_at_once(
+    reloading: Kiosk, reloader: CountingReloader
+) -> None:
+    """Out of service counts as idle: no patron can be using it."""
+    assert reloading.controller.apply_command(OutOfService(reason="maintenance"))
+    assert reloading.view.screen == State.OUT_OF_SERVICE
+    assert reloading.controller.apply_command(ReloadConfig())
+    assert reloader.restarts == 1
+
+
+def test_a_file_that_cannot_be_used_is_named_and_the_kiosk_goes_on(
+    reloading: Kiosk, reloader: CountingReloader, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken file is reported, the kiosk keeps serving, and a mended file reloads."""
+    reloader.problem = "site.toml: devices.item_reader: a kiosk needs its pad reader"
+    assert reloading.controller.apply_command(ReloadConfig())
+    assert (reloader.checks, reloader.restarts) == (1, 0)
+    assert "configuration reload refused" in caplog.text
+    assert "devices.item_reader" in caplog.text
+    reloading.identify("P0007")  # still serving patrons
+    assert reloading.view.screen == State.CHOOSE
+    reloading.controller.done()
+    reloading.clock.advance(6)
+    reloading.controller.tick()
+    assert reloader.restarts == 0  # the refused reload is not retried on its own
+    reloader.problem = None
+    assert reloading.controller.apply_command(ReloadConfig())
+    assert (reloader.checks, reloader.restarts) == (2, 1)

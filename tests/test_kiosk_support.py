@@ -26,7 +26,7 @@ from kiosk.controller import KioskController
 from kiosk.fakes import FakeClock, FakeItem, FakePatron, MemoryAgent, MemoryMailer, MemoryPrinter
 from kiosk.flows import FINAL
 from kiosk.journal import IntentJournal
-from kiosk.ports import ItemPad
+from kiosk.ports import ItemPad, Reloader
 from kiosk.presenter import ViewModel
 from kiosk.workers import InlineWorker, PostQueue, ThreadWorker, post_inline
 from simulators.reader import FeigSimulator, RFField, SimTag
@@ -201,6 +201,7 @@ def make_kiosk(
     mailer: bool = False,
     journal: IntentJournal | None = None,
     clock: FakeClock | None = None,
+    reloader: Reloader | None = None,
 ) -> Kiosk:
     """A controller over ``pad`` and a fake library; call ``close()`` (or use the fixture)."""
     agent = agent if agent is not None else library()
@@ -223,6 +224,7 @@ def make_kiosk(
         post=post if post is not None else post_inline,
         printer=the_printer,
         mailer=the_mailer,
+        on_reload=reloader,
     )
     kiosk = Kiosk(controller, agent, clock, journal, the_printer, the_mailer, post, worker)
     controller.subscribe(kiosk.views.append)

@@ -230,6 +230,15 @@ def test_kiosk_unit_display_and_escpos_cache() -> None:
     assert {"video", "render", "input"} <= set(groups)
 
 
+def test_kiosk_reload_sends_the_signal_the_kiosk_reloads_on() -> None:
+    """``systemctl reload`` sends SIGHUP to the kiosk's main process (kiosk.cli)."""
+    from kiosk.cli import RELOAD_SIGNAL
+
+    unit = units()["libedge-kiosk.service"]
+    signal_name = RELOAD_SIGNAL.name.removeprefix("SIG")
+    assert unit.words("Service", "ExecReload") == ["/bin/kill", f"-{signal_name}", "$MAINPID"]
+
+
 def test_env_file_is_what_the_units_read() -> None:
     """The env template sets only LIBEDGE_ secrets and documents its mode."""
     values = read_env_file(ENV_FILE)
@@ -262,6 +271,11 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     binary.parent.mkdir(parents=True)
     binary.write_text("#!/bin/sh\nexit 0\n")
     binary.chmod(0o755)
+    # The kiosk's ExecReload runs the system's /bin/kill (procps, on every Raspberry Pi OS).
+    kill = root / "bin" / "kill"
+    kill.parent.mkdir(parents=True)
+    kill.write_text("#!/bin/sh\nexit 0\n")
+    kill.chmod(0o755)
     names = ["libedge-kiosk.service", "libedge-gate.service"]
     names += [f"libedge-agent@{i}.service" for i in INSTANCES]
     proc = subprocess.run(

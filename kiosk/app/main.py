@@ -104,6 +104,9 @@ class KioskApp(App):  # type: ignore[misc]
         self._pending: dict[str, int] = {}
         self._spoken = ""
         self._stop_requested: str | None = None
+        self._reload_requested = False
+        #: True once the app stopped in order to start again (a configuration reload).
+        self.restart_requested = False
 
     # ------------------------------------------------------------ life cycle
 
@@ -153,14 +156,28 @@ class KioskApp(App):  # type: ignore[misc]
         """
         self._stop_requested = reason
 
+    def request_reload(self) -> None:
+        """Load the configuration again once the kiosk is idle (a flag, like request_stop)."""
+        self._reload_requested = True
+
+    def restart(self) -> None:
+        """Stop, closing the kiosk, so that the command starts it again (UI thread)."""
+        self.restart_requested = True
+        self.stop()  # on_stop closes the runtime
+
     def _tick(self, _dt: float) -> None:
         if self._stop_requested is not None:
             Logger.info("Kiosk: %s received, stopping", self._stop_requested)
             self._stop_requested = None
             self.stop()  # on_stop closes the runtime
             return
-        if self.runtime is not None:
-            self.controller.tick()
+        if self.runtime is None:
+            return
+        if self._reload_requested:
+            self._reload_requested = False
+            Logger.info("Kiosk: configuration reload asked for")
+            self.controller.reload_when_idle()
+        self.controller.tick()
 
     # ------------------------------------------------------------ drawing
 
