@@ -53,6 +53,7 @@ from edge_agent.config import BrokerSettings
 from edge_agent.link import AgentLink, LinkOptions
 from edge_agent.link.envelope import envelope_bytes
 from edge_agent.outbox import EventState, OutboxEvent, SqliteOutbox
+from simulators.central.mqtt import stop_loop
 from tests.support.broker import MosquittoBroker, free_port
 
 LIB = "bench-lib"
@@ -150,8 +151,7 @@ class MinimalCentral:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(5)
-        self.client.disconnect()
-        self.client.loop_stop()
+        stop_loop(self.client)
 
 
 def sample_envelope() -> bytes:
@@ -207,8 +207,7 @@ def raw_publish(broker: MosquittoBroker, n: int) -> float:
         if not done.wait(300):
             raise RuntimeError(f"raw loop: only {acked[0]} of {n} PUBACKs")
     elapsed = time.perf_counter() - started
-    client.disconnect()
-    client.loop_stop()
+    stop_loop(client)
     return n / elapsed
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from simulators.central.mqtt import stop_loop
 from tests.support.broker import AmqttBroker, MosquittoBroker, broker_kind
 from tests.support.mqtt import MqttProbe
 
@@ -68,7 +69,7 @@ def test_acl_confines_each_device_to_its_own_subtree(broker_factory) -> None:  #
     forger = MqttProbe(secured.url, username="kiosk-a", password="pa")
     forger.connect()
     outcome = forger.try_publish("libedge/v1/lib/kiosk-b/up/event/checkout", b"forged")
-    forger.client.loop_stop()
+    stop_loop(forger.client)
     assert outcome != "accepted"
     device_a.publish("libedge/v1/lib/kiosk-a/up/event/checkout", b"own")
     # The forged message was never routed: the first thing central sees is A's own event.
@@ -91,7 +92,7 @@ def test_wrong_password_is_refused_with_a_reason(broker_factory) -> None:  # typ
     secured = broker_factory(passwords={"kiosk-a": "right"}, persistence=False)
     client = MqttProbe(secured.url, username="kiosk-a", password="wrong")
     code = client.connect()
-    client.client.loop_stop()
+    stop_loop(client.client)
     assert code.is_failure
     assert "not authorized" in str(code).lower() or "bad user name" in str(code).lower()
 

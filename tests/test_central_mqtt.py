@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from paho.mqtt.enums import MQTTErrorCode
 
 from edge_agent.contract import (
     Checkout,
@@ -18,6 +19,7 @@ from edge_agent.contract import (
 )
 from edge_agent.contract.topics import command_topic, receipt_topic
 from simulators.central import BrokerUnavailableError, CentralError, CentralSimulator
+from simulators.central.mqtt import make_client, parse_broker_url, stop_loop
 from tests.support.broker import MosquittoBroker, free_port
 from tests.support.mqtt import MqttProbe
 from tests.test_central_common import (
@@ -280,3 +282,29 @@ def test_works_with_the_committed_acl_as_user_central(broker_factory, tmp_path: 
         kiosk.close()
         assert receipt.confirmed == [1]
         assert simulator.stats().events == 1
+
+
+def test_stop_loop_survives_paho_losing_the_race_with_its_own_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """paho's loop_stop raises AttributeError when its network thread ends under it.
+
+    That race (seen once in four full test runs) cannot be forced on a real thread, so
+    paho's own error is raised in its place; everything else is the real client.
+    """
+    client = make_client("race-test", parse_broker_url(f"mqtt://127.0.0.1:{free_port()}"))
+    calls: list[str] = []
+    disconnect = client.disconnect
+
+    def disconnecting() -> MQTTErrorCode:
+        calls.append("disconnect")
+        return disconnect()
+
+    def racing() -> MQTTErrorCode:
+        calls.append("loop_stop")
+        raise AttributeError("'NoneType' object has no attribute 'join'")
+
+    monkeypatch.setattr(client, "disconnect", disconnecting)
+    monkeypatch.setattr(client, "loop_stop", racing)
+    stop_loop(client)
+    assert calls == ["disconnect", "loop_stop"]

@@ -21,7 +21,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from .errors import BrokerUnavailableError, CentralError
 
-__all__ = ["BrokerAddress", "make_client", "parse_broker_url", "publish_once"]
+__all__ = ["BrokerAddress", "make_client", "parse_broker_url", "publish_once", "stop_loop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,19 @@ def make_client(
     return client
 
 
+def stop_loop(client: mqtt.Client) -> None:
+    """Disconnect and wait for the network thread of ``loop_start()`` to end.
+
+    paho's ``loop_stop`` checks its thread, then joins it; but the thread clears that
+    attribute itself on its way out, which ``disconnect()`` has just set off. Losing that race
+    raises AttributeError from inside paho (seen about one run in a thousand): by then the
+    thread has finished, which is all that is waited for here.
+    """
+    client.disconnect()
+    with contextlib.suppress(AttributeError):
+        client.loop_stop()
+
+
 def publish_once(
     client_id: str,
     address: BrokerAddress,
@@ -142,5 +155,4 @@ def publish_once(
         if acked and acked[0].is_failure:
             raise CentralError(f"broker {address.url} refused the message on {topic}: {acked[0]}")
     finally:
-        client.disconnect()
-        client.loop_stop()
+        stop_loop(client)

@@ -50,7 +50,7 @@ from .answers import Answerer
 from .api import CentralQueries
 from .caches import CACHE_NAMES, PushPlanner, plan_pushes
 from .errors import BrokerUnavailableError, CentralError, SeedError
-from .mqtt import make_client, parse_broker_url
+from .mqtt import make_client, parse_broker_url, stop_loop
 from .pipeline import Inbound, Ingestor, PassResult, Responder, SeenDevice
 from .seed import PinBook, load_seed
 
@@ -227,8 +227,7 @@ class CentralSimulator(CentralQueries):
                 log.error("worker %s did not stop within %s s", thread.name, timeout)
         self._threads = []
         self._client = None
-        client.disconnect()
-        client.loop_stop()
+        stop_loop(client)
         self._subscribed.clear()
         with self._api_lock:  # a query in another thread finishes first
             self._close_conns()

@@ -13,6 +13,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from simulators.central.mqtt import stop_loop
+
 
 @dataclass
 class Received:
@@ -91,5 +93,4 @@ class MqttProbe:
 
     def close(self) -> None:
         """Disconnect and stop the network thread."""
-        self.client.disconnect()
-        self.client.loop_stop()
+        stop_loop(self.client)
