@@ -82,6 +82,7 @@ def site(tmp_path: Path, broker_url: str) -> Iterator[Site]:
     readers: GateReaders | None = None
     people: SimulatedPeopleCounter | None = None
     gate: GateService | None = None
+    place: Site | None = None
     try:
         agent.start()
         caches = agent.caches
@@ -121,7 +122,8 @@ def site(tmp_path: Path, broker_url: str) -> Iterator[Site]:
         gate.start()
         assert readers.wait_polled(10)
         people.wait_for_client()
-        yield Site(central, agent, gate, readers, people, alarm, catalog)
+        place = Site(central, agent, gate, readers, people, alarm, catalog)
+        yield place
     finally:
         if gate is not None:
             gate.stop()
@@ -130,6 +132,10 @@ def site(tmp_path: Path, broker_url: str) -> Iterator[Site]:
         if people is not None:
             people.close()
         agent.stop()
+        # A test may have replaced the agent (a restart): stop the one running now too, or
+        # its threads outlive the test and load every test after it.
+        if place is not None and place.agent is not agent:
+            place.agent.stop()
         central.stop()
 
 
