@@ -69,35 +69,23 @@ def start_kiosk(config: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
     )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_stops_the_kiosk_cleanly(site: Path, tmp_path: Path, signum: signal.Signals) -> None:
-    """Once the attract screen is drawn, the signal closes the kiosk and the command returns 0."""
-    proc = start_kiosk(site, tmp_path)
-    try:
-        ready, log = read_until(proc, READY_LINE, START_S)
-        assert ready, f"the kiosk never drew its attract screen:\n{log[-4000:]}"
-        proc.send_signal(signum)
-        stopped, rest = read_until(proc, "kiosk stopped", STOP_S)
-        status = proc.wait(timeout=STOP_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
-    assert stopped, f"no 'kiosk stopped' after {signum.name}:\n{rest[-4000:]}"
-    assert f"{signum.name} received, stopping" in rest
-    assert status == 0, rest[-4000:]
+def wait_ready(proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the kiosk has drawn its attract screen."""
+    ready, log = read_until(proc, READY_LINE, START_S)
+    assert ready, f"the kiosk never drew its attract screen:\n{log[-4000:]}"
 
 
-def stop(proc: subprocess.Popen[bytes]) -> tuple[bool, str, int]:
-    """SIGTERM; (whether "kiosk stopped" was logged, the log, the exit status)."""
-    proc.send_signal(signal.SIGTERM)
+def stop(
+    proc: subprocess.Popen[bytes], signum: signal.Signals = signal.SIGTERM
+) -> tuple[bool, str, int]:
+    """Send ``signum``; (whether "kiosk stopped" was logged, the log, the exit status)."""
+    proc.send_signal(signum)
     stopped, rest = read_until(proc, "kiosk stopped", STOP_S)
     return stopped, rest, proc.wait(timeout=STOP_S)
 
 
 def finish(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the kiosk if a failed test left it running, and close its stderr."""
     if proc.poll() is None:
         proc.kill()
         proc.wait()
@@ -105,12 +93,25 @@ def finish(proc: subprocess.Popen[bytes]) -> None:
     proc.stderr.close()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_the_kiosk_cleanly(site: Path, tmp_path: Path, signum: signal.Signals) -> None:
+    """Once the attract screen is drawn, the signal closes the kiosk and the command returns 0."""
+    proc = start_kiosk(site, tmp_path)
+    try:
+        wait_ready(proc)
+        stopped, rest, status = stop(proc, signum)
+    finally:
+        finish(proc)
+    assert stopped, f"no 'kiosk stopped' after {signum.name}:\n{rest[-4000:]}"
+    assert f"{signum.name} received, stopping" in rest
+    assert status == 0, rest[-4000:]
+
+
 def test_sighup_restarts_the_kiosk_on_the_changed_file(site: Path, tmp_path: Path) -> None:
     """The kiosk closes cleanly and comes back in the same process, in the new language."""
     proc = start_kiosk(site, tmp_path)
     try:
-        ready, log = read_until(proc, READY_LINE, START_S)
-        assert ready, f"the kiosk never drew its attract screen:\n{log[-4000:]}"
+        wait_ready(proc)
         with site.open("a", encoding="utf-8") as file:
             file.write('[kiosk]\ndefault_language = "en"\n')
         proc.send_signal(signal.SIGHUP)
@@ -135,8 +136,7 @@ def test_sighup_with_a_broken_file_names_it_and_goes_on(site: Path, tmp_path: Pa
     """A file that cannot be loaded is named in the log; the kiosk keeps running."""
     proc = start_kiosk(site, tmp_path)
     try:
-        ready, log = read_until(proc, READY_LINE, START_S)
-        assert ready, f"the kiosk never drew its attract screen:\n{log[-4000:]}"
+        wait_ready(proc)
         good = site.read_text(encoding="utf-8")
         site.write_text(good + "[kiosk]\ninactivity_timeout_s = 1\n", encoding="utf-8")
         proc.send_signal(signal.SIGHUP)

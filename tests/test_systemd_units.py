@@ -265,17 +265,14 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     for path in UNITS.glob("*.service"):
         shutil.copy(path, installed / path.name)
     shutil.copytree(system_units, root / system_units.relative_to("/"), symlinks=True)
-    # verify checks only that ExecStart's program is an executable file; what it runs is
-    # checked by test_exec_start_is_a_libedge_command_on_an_example.
-    binary = root / LIBEDGE.lstrip("/")
-    binary.parent.mkdir(parents=True)
-    binary.write_text("#!/bin/sh\nexit 0\n")
-    binary.chmod(0o755)
-    # The kiosk's ExecReload runs the system's /bin/kill (procps, on every Raspberry Pi OS).
-    kill = root / "bin" / "kill"
-    kill.parent.mkdir(parents=True)
-    kill.write_text("#!/bin/sh\nexit 0\n")
-    kill.chmod(0o755)
+    # verify checks only that each Exec program is an executable file; what ExecStart runs is
+    # checked by test_exec_start_is_a_libedge_command_on_an_example. The kiosk's ExecReload
+    # runs the system's /bin/kill (procps, on every Raspberry Pi OS).
+    for program in (LIBEDGE, "/bin/kill"):
+        stub = root / program.lstrip("/")
+        stub.parent.mkdir(parents=True)
+        stub.write_text("#!/bin/sh\nexit 0\n")
+        stub.chmod(0o755)
     names = ["libedge-kiosk.service", "libedge-gate.service"]
     names += [f"libedge-agent@{i}.service" for i in INSTANCES]
     proc = subprocess.run(
