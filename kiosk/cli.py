@@ -36,9 +36,9 @@ __all__ = [
     "STOP_SIGNALS",
     "ConfigReload",
     "configure",
+    "handle_signals",
     "restart_argv",
     "run",
-    "stop_on_signals",
 ]
 
 HELP = "run the self-checkout kiosk app (Kivy)"
@@ -51,7 +51,7 @@ RELOAD_SIGNAL = signal.SIGHUP
 log = logging.getLogger(__name__)
 
 
-class Stoppable(Protocol):
+class SignalledApp(Protocol):
     """An app that can be asked, from a signal handler, to stop or reload on its own thread."""
 
     def request_stop(self, reason: str) -> None:
@@ -64,7 +64,7 @@ class Stoppable(Protocol):
 
 
 @contextmanager
-def stop_on_signals(app: Stoppable) -> Iterator[None]:
+def handle_signals(app: SignalledApp) -> Iterator[None]:
     """While inside: SIGTERM and SIGINT stop ``app``, SIGHUP reloads its configuration.
 
     The previous handlers are restored on the way out.
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     app = KioskApp(opener, screenshots=args.screenshots)
     try:
         # Installed before the window opens: SDL then leaves SIGTERM and SIGINT to us.
-        with stop_on_signals(app):
+        with handle_signals(app):
             app.run()
     except ConfigError as exc:
         print(f"libedge kiosk: {exc}", file=sys.stderr)
