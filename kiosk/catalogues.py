@@ -8,7 +8,8 @@
 
 The kiosk itself never imports this module (nor Babel): it reads the committed ``.mo``
 files with the standard library's :mod:`gettext`. The test suite runs :func:`problems`, so a
-string marked in the code but not translated, or a ``.mo`` older than its ``.po``, fails CI.
+string marked in the code but not translated, or a ``.mo`` that says other than its ``.po``,
+fails CI.
 """
 
 from __future__ import annotations
@@ -21,12 +22,21 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.mofile import write_mo
+from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po, write_po
 
 from kiosk.i18n import DOMAIN, LOCALE_DIR
 
-__all__ = ["KEYWORDS", "compile_mo", "extract", "main", "po_path", "problems", "read_catalogue"]
+__all__ = [
+    "KEYWORDS",
+    "compile_mo",
+    "extract",
+    "main",
+    "mo_messages",
+    "po_path",
+    "problems",
+    "read_catalogue",
+]
 
 #: The marker functions of :mod:`kiosk.i18n`.
 KEYWORDS = {"N_": None, "NN_": (1, 2)}
@@ -65,6 +75,22 @@ def compile_mo(catalogue: Catalog) -> bytes:
     buffer = io.BytesIO()
     write_mo(buffer, catalogue, use_fuzzy=False)
     return buffer.getvalue()
+
+
+def mo_messages(data: bytes) -> dict[tuple[object, str | None], object]:
+    """What a ``.mo`` file says: each message's translation, keyed by (id, context).
+
+    Two ``.mo`` files that say the same thing compare equal even when different Babel
+    releases wrote them: each stamps its own version into the header's Generated-By line,
+    and reading a file back regenerates that line from the Babel doing the reading.
+    """
+    catalogue = read_mo(io.BytesIO(data))
+    return {(_frozen(m.id), m.context): _frozen(m.string) for m in catalogue}
+
+
+def _frozen(text: object) -> object:
+    """A plural message's forms as a tuple (Babel gives a list or a tuple), so it hashes."""
+    return tuple(text) if isinstance(text, (list, tuple)) else text
 
 
 def update(localedir: Path = LOCALE_DIR) -> None:
@@ -126,7 +152,7 @@ def problems(localedir: Path = LOCALE_DIR) -> list[str]:
             message, errors = error
             found += [f"{path}: {message.id!r}: {e}" for e in errors]
         mo = path.with_suffix(".mo")
-        if not mo.exists() or mo.read_bytes() != compile_mo(catalogue):
+        if not mo.exists() or mo_messages(mo.read_bytes()) != mo_messages(compile_mo(catalogue)):
             found.append(
                 f"{mo}: does not match {path.name} (run: python -m kiosk.catalogues compile)"
             )

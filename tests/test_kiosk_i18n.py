@@ -1,7 +1,7 @@
 """The kiosk's catalogues: complete, compiled from their .po files, and never showing a code.
 
 Every string marked in the code is translated in Vietnamese and English, the committed .mo
-files are exactly what Babel compiles from the .po files, every refusal reason has a
+files say exactly what Babel compiles from the .po files, every refusal reason has a
 sentence for every action, and a broken or missing catalogue is reported clearly.
 """
 
@@ -13,6 +13,7 @@ import re
 import unicodedata
 from pathlib import Path
 
+import babel
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
@@ -52,6 +53,28 @@ def test_the_check_finds_untranslated_and_stale_catalogues(tmp_path: Path) -> No
     assert "is fuzzy" in found
     assert "vi/LC_MESSAGES/libedge.mo: does not match libedge.po" in found
     assert "en/LC_MESSAGES" not in found
+
+
+def test_a_mo_written_by_another_babel_release_still_matches(tmp_path: Path) -> None:
+    """Only what a .mo says counts: the writer's Generated-By stamp in its header does not."""
+    for language in catalogues.LANGUAGES:
+        target = catalogues.po_path(language, tmp_path)
+        target.parent.mkdir(parents=True)
+        source = catalogues.po_path(language)
+        target.write_bytes(source.read_bytes())
+        compiled = catalogues.compile_mo(catalogues.read_catalogue(language))
+        stamp = f"Generated-By: Babel {babel.__version__}".encode()
+        assert stamp in compiled
+        # Same length, so every offset in the file stays valid.
+        other = b"Generated-By: Babel " + b"9" * len(babel.__version__)
+        target.with_suffix(".mo").write_bytes(compiled.replace(stamp, other))
+    assert catalogues.problems(tmp_path) == []
+    vi_mo = catalogues.po_path("vi", tmp_path).with_suffix(".mo")
+    # A changed translation of the same UTF-8 length: the file stays readable but says otherwise.
+    vi_mo.write_bytes(vi_mo.read_bytes().replace("Mượn sách".encode(), "Mượn sàch".encode()))
+    assert any(
+        "vi/LC_MESSAGES/libedge.mo: does not match" in p for p in catalogues.problems(tmp_path)
+    )
 
 
 @pytest.mark.parametrize("action", ACTIONS)
