@@ -108,7 +108,7 @@ class FrameTruncatedError(FrameError):
 
 
 class UnexpectedReplyError(FrameError):
-    """A valid frame arrived, but from another bus address or for another command."""
+    """A valid reply arrived for our request, but it does not hold what was asked for."""
 
 
 class ReaderStatusError(ReaderError):

@@ -319,11 +319,20 @@ def test_advanced_requests_and_high_first_crc_when_configured() -> None:
     assert port.writes == [h("02 00 09 FF B0 01 00 43 18")]
 
 
-def test_reply_from_another_address_is_refused() -> None:
-    """Asking address 0x03 and hearing from 0x05 raises UnexpectedReplyError naming both."""
-    reader, _ = make_reader(reply_frame(0x05, 0xB0, 0x01), address=0x03)
-    with pytest.raises(UnexpectedReplyError, match="0x05 when 0x03 was asked"):
+def test_reply_from_another_address_is_skipped_and_named_on_timeout() -> None:
+    """Asking 0x03 and hearing only 0x05 times out naming both: a neighbour's reply is not ours."""
+    reader, _ = make_reader(reply_frame(0x05, 0xB0, 0x01), address=0x03, timeout=0.05)
+    with pytest.raises(ReaderTimeout, match=r"bus address 0x05 \(this reader is 0x03\)"):
         reader.inventory()
+
+
+def test_a_neighbours_late_reply_ahead_of_ours_is_skipped() -> None:
+    """On a shared bus, another reader's late reply to the same command is passed over."""
+    neighbour = reply_frame(0x05, 0xB0, 0x00, inventory_data((uid_n(9), 0x06)))
+    ours = reply_frame(0x03, 0xB0, 0x00, inventory_data((uid_n(1), 0x06)))
+    reader, _ = make_reader([neighbour, ours], address=0x03)
+    assert [t.uid for t in reader.inventory()] == [uid_n(1)]
+    assert reader.reader_address == 0x03
 
 
 def test_broadcast_accepts_the_readers_own_address() -> None:

@@ -269,8 +269,16 @@ class FeigReader:
                 elif reply.command != command:
                     # A late reply to an earlier request (that timed out) is not ours.
                     ignored.append(f"a reply to command 0x{reply.command:02X}")
+                elif self.address not in (BROADCAST, reply.address):
+                    # On a shared RS-485 bus, a neighbour's late reply to the same command
+                    # is not ours either. If it is the only answer, the timeout names it,
+                    # which is how a reader configured at the wrong address shows itself.
+                    ignored.append(
+                        f"a reply from bus address 0x{reply.address:02X} "
+                        f"(this reader is 0x{self.address:02X})"
+                    )
                 else:
-                    self._check_address(reply, command)
+                    self.reader_address = reply.address
                     return reply
                 reply = decoder.next_frame()
             remaining = deadline - time.monotonic()
@@ -306,14 +314,6 @@ class FeigReader:
             f"no reply to command 0x{command:02X} from {self.url!r} within "
             f"{self.timeout:g} s ({detail})"
         )
-
-    def _check_address(self, reply: Reply, command: int) -> None:
-        if self.address not in (BROADCAST, reply.address):
-            raise UnexpectedReplyError(
-                f"reply to command 0x{command:02X} came from bus address "
-                f"0x{reply.address:02X} when 0x{self.address:02X} was asked"
-            )
-        self.reader_address = reply.address
 
     def _host(self, data: bytes, action: str) -> Reply:
         """Send an 0xB0 request; return the reply if its status is OK, else raise for it."""

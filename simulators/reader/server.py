@@ -54,7 +54,13 @@ class FeigSimulator:
     real reader is (a pty cannot carry parity, so parity is not checked). ``sleep`` is
     injectable so tests can observe waits instead of timing them. Counters:
     ``frames_received``, ``bad_frames``, ``discarded_bytes``, ``replies_sent``,
-    ``frames_ignored`` (for another bus address), ``line_mismatch_bytes``, ``connections``.
+    ``frames_ignored`` (for another bus address), ``line_mismatch_bytes``, ``connections``,
+    ``collisions``.
+
+    More readers may share the port, as on an RS-485 bus (:meth:`add_reader`): each request
+    is offered to every reader, and only the addressed one answers. A broadcast (0xFF) that
+    several readers answer at once garbles the line, as it would on a real bus: the host
+    receives the replies' bytes overlaid (``collisions`` counts those).
     """
 
     def __init__(
@@ -108,8 +114,11 @@ class FeigSimulator:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._cond = threading.Condition()
+        #: Further readers on the same bus (see add_reader).
+        self.neighbours: list[ReaderModel] = []
         self.replies_sent = 0
         self.frames_ignored = 0
+        self.collisions = 0
         self.line_mismatch_bytes = 0
         self.connections = 0
         self._frames_before = 0
@@ -122,6 +131,24 @@ class FeigSimulator:
     def address(self) -> int:
         """The reader's bus address (COM-ADR)."""
         return self.model.address
+
+    @property
+    def readers(self) -> tuple[ReaderModel, ...]:
+        """Every reader on this port's bus, the first one (``model``) first."""
+        return (self.model, *self.neighbours)
+
+    def add_reader(self, model: ReaderModel) -> ReaderModel:
+        """Put another reader on this port's bus (before or while serving); return it.
+
+        Its address must differ from every other reader's on the bus. It shares the port's
+        wire-level fault switches; its own field and model-level faults are its own.
+        """
+        with self._cond:
+            taken = {reader.address: reader for reader in self.readers}
+            if model.address in taken:
+                raise ValueError(f"bus address {model.address} is taken on this bus already")
+            self.neighbours = [*self.neighbours, model]
+            return model
 
     @property
     def frames_received(self) -> int:
@@ -168,6 +195,7 @@ class FeigSimulator:
                 "frames_ignored": self.frames_ignored,
                 "line_mismatch_bytes": self.line_mismatch_bytes,
                 "connections": self.connections,
+                "collisions": self.collisions,
             }
 
     def wait_until(self, predicate: Callable[[FeigSimulator], bool], timeout: float) -> bool:
@@ -360,21 +388,31 @@ class FeigSimulator:
 
     def _handle_all(self, port: PtyPort | TcpPort, requests: list[Request]) -> None:
         for request in requests:
-            reply = self.model.handle(request)
-            if reply is None:
+            frames: list[bytes] = []
+            air_time = 0.0
+            for reader in self.readers:
+                reply = reader.handle(request)
+                if reply is None:
+                    continue
+                frames.append(
+                    build_reply(
+                        reader.address,
+                        request.command,
+                        reply.status,
+                        reply.data,
+                        advanced=request.advanced,
+                        crc_high_first=self.crc_high_first,
+                    )
+                )
+                air_time = max(air_time, reply.air_time)
+            if not frames:
                 self._changed(frames_ignored=self.frames_ignored + 1)
                 continue
-            frame = build_reply(
-                self.model.address,
-                request.command,
-                reply.status,
-                reply.data,
-                advanced=request.advanced,
-                crc_high_first=self.crc_high_first,
-            )
-            if self.air_time and reply.air_time > 0:
-                self._sleep(reply.air_time)
-            self._send(port, frame)
+            if self.air_time and air_time > 0:
+                self._sleep(air_time)
+            if len(frames) > 1:
+                self._changed(collisions=self.collisions + 1)
+            self._send(port, frames[0] if len(frames) == 1 else _collide(frames))
 
     def _send(self, port: PtyPort | TcpPort, frame: bytes) -> None:
         faults = self.faults
@@ -396,3 +434,16 @@ class FeigSimulator:
             ok = port.send(bytes(data), stopping)
         if ok:
             self._changed(replies_sent=self.replies_sent + 1)
+
+
+def _collide(frames: list[bytes]) -> bytes:
+    """What the host hears when several readers drive the bus at once: their bytes overlaid.
+
+    RS-485 drivers fighting over one pair of wires leave the receiver a mix of both bit
+    streams; OR-ing the bytes models that well enough that no CRC survives it.
+    """
+    heard = bytearray(max(len(frame) for frame in frames))
+    for frame in frames:
+        for index, byte in enumerate(frame):
+            heard[index] |= byte
+    return bytes(heard)
