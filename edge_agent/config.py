@@ -115,6 +115,12 @@ class DevicesSettings(_Section):
     gate_readers: list[str] = Field(
         default_factory=list, description="Gate antennas' reader URLs; pedestal pairs take turns."
     )
+    gate_reader_addresses: list[Byte] = Field(
+        default_factory=list,
+        description="FEIG bus address of each gate reader, in the order of gate_readers "
+        "(default 255 = any reader). Readers on one RS-485 bus share a URL and need addresses "
+        "of their own.",
+    )
     alarm_output: str | None = Field(
         None, description="Alarm light/buzzer, e.g. gpio:17,27 or sim:"
     )

@@ -3,7 +3,8 @@
 :func:`GateOptions.from_settings` reads ``[site]``, ``[security]``, ``[devices]`` and
 ``[gate]`` and refuses (:class:`~gate.errors.GateConfigError`, naming the key) what cannot
 work: no readers, a turn group naming a reader that does not exist or naming one twice,
-more antenna names than readers.
+more antenna names or bus addresses than readers, and readers sharing one port (an RS-485
+bus, given by repeating its URL) without an address each or outside one turn group.
 """
 
 from __future__ import annotations
@@ -14,18 +15,23 @@ from pathlib import Path
 from edge_agent.config import LibedgeSettings
 from gate.decide import Rules
 from gate.errors import GateConfigError
+from hardware.ports import LineSettings, PortURLError, parse_line_settings
 from hardware.tags import SecurityConfig
 
-__all__ = ["GateOptions", "ReaderSpec"]
+__all__ = ["ANY_READER", "GateOptions", "ReaderSpec"]
+
+
+#: The FEIG bus address every reader answers to (any reader).
+ANY_READER = 0xFF
 
 
 @dataclass(frozen=True, slots=True)
 class ReaderSpec:
-    """One antenna: its name in events and its reader's URL."""
+    """One antenna: its name in events, its reader's URL and its reader's bus address."""
 
     name: str
     url: str
-    address: int = 0xFF
+    address: int = ANY_READER
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +80,22 @@ class GateOptions:
         if len(set(names)) != len(names):
             raise GateConfigError("gate.antenna_names: names must differ")
         names += [f"antenna-{i + 1}" for i in range(len(names), len(urls))]
-        readers = tuple(ReaderSpec(name, url) for name, url in zip(names, urls, strict=True))
+        addresses = list(devices.gate_reader_addresses)
+        if len(addresses) > len(urls):
+            raise GateConfigError(
+                f"devices.gate_reader_addresses: {len(addresses)} addresses for {len(urls)} readers"
+            )
+        addresses += [ANY_READER] * (len(urls) - len(addresses))
+        readers = tuple(
+            ReaderSpec(name, url, address)
+            for name, url, address in zip(names, urls, addresses, strict=True)
+        )
+        groups = _groups(gate.turn_groups, len(urls))
+        _check_buses(readers, groups)
         return cls(
             device_id=settings.site.device_id,
             readers=readers,
-            groups=_groups(gate.turn_groups, len(urls)),
+            groups=groups,
             security=SecurityConfig(
                 secured_afi=security.secured_afi,
                 unsecured_afi=security.unsecured_afi,
@@ -129,3 +146,59 @@ def _groups(configured: list[list[int]], count: int) -> tuple[tuple[int, ...], .
     if rest:
         groups.append(rest)
     return tuple(groups)
+
+
+def _check_buses(readers: tuple[ReaderSpec, ...], groups: tuple[tuple[int, ...], ...]) -> None:
+    """Readers that repeat a URL share one port (an RS-485 bus): check they can.
+
+    Only the addressed reader answers on a bus, so each needs an address of its own (255
+    would make all of them answer at once); and the bus carries one exchange at a time, so
+    they must take turns in one group. A port named twice with different line settings is a
+    mistake either way.
+    """
+    group_of = {index: number for number, group in enumerate(groups) for index in group}
+    for port, indexes in _ports(readers).items():
+        urls = {readers[i].url for i in indexes}
+        if len(urls) > 1:
+            raise GateConfigError(
+                f"devices.gate_readers: readers {_listed(indexes)} name the port {port!r} "
+                f"with different settings ({', '.join(sorted(urls))}); readers on one bus "
+                "repeat one URL"
+            )
+        if len(indexes) < 2:
+            continue
+        broadcast = [i for i in indexes if readers[i].address == ANY_READER]
+        if broadcast:
+            raise GateConfigError(
+                f"devices.gate_reader_addresses: readers {_listed(indexes)} share {port!r}, so "
+                f"each needs its own bus address (0..254); reader {broadcast[0]} has none (255)"
+            )
+        seen: dict[int, int] = {}
+        for index in indexes:
+            other = seen.setdefault(readers[index].address, index)
+            if other != index:
+                raise GateConfigError(
+                    f"devices.gate_reader_addresses: readers {other} and {index} on {port!r} "
+                    f"both have bus address {readers[index].address}"
+                )
+        if len({group_of[i] for i in indexes}) > 1:
+            raise GateConfigError(
+                f"gate.turn_groups: readers {_listed(indexes)} share {port!r}, which carries one "
+                "exchange at a time; put them in one turn group"
+            )
+
+
+def _ports(readers: tuple[ReaderSpec, ...]) -> dict[str, list[int]]:
+    """Reader indexes by the port their URL names (a serial URL's device, else the URL)."""
+    ports: dict[str, list[int]] = {}
+    for index, reader in enumerate(readers):
+        try:
+            port, _ = parse_line_settings(reader.url, LineSettings())
+        except PortURLError as exc:
+            raise GateConfigError(f"devices.gate_readers[{index}]: {exc}") from exc
+        ports.setdefault(port, []).append(index)
+    return ports
+
+
+def _listed(indexes: list[int]) -> str:
+    return ", ".join(str(i) for i in indexes)

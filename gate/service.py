@@ -22,6 +22,7 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from types import FrameType
 
@@ -37,6 +38,7 @@ from gate.knowledge import ItemStates, TagMemo
 from gate.options import GateOptions
 from gate.poller import Antenna, PollGroup, PollSettings
 from gate.visitors import VisitorCounter
+from hardware.feig.bus import SharedBus
 from hardware.outputs import AlarmOutput, open_alarm
 from hardware.people_counter import (
     Crossing,
@@ -53,6 +55,24 @@ HANDOVER_FILE = "handover.sqlite"
 _HOUSEKEEPING_S = 0.25
 _CLOCK_CHECK_S = 60.0
 _STOP_DRAIN_S = 3.0
+
+
+def _antennas(options: GateOptions) -> list[Antenna]:
+    """One antenna per reader; readers that repeat a URL share its port (an RS-485 bus).
+
+    The options have checked that such readers have addresses of their own and one turn
+    group, so their one polling thread drives the shared port one exchange at a time.
+    """
+    counts = Counter(spec.url for spec in options.readers)
+    buses = {url: SharedBus() for url, count in counts.items() if count > 1}
+    antennas: list[Antenna] = []
+    for spec in options.readers:
+        antenna = Antenna(spec.name, spec.url, spec.address)
+        bus = buses.get(spec.url)
+        if bus is not None:
+            antenna.opener = bus.open
+        antennas.append(antenna)
+    return antennas
 
 
 class GateService:
@@ -108,7 +128,7 @@ class GateService:
             items=self.items,
             notify=self.builder.notify,
         )
-        self.antennas = [Antenna(spec.name, spec.url, spec.address) for spec in options.readers]
+        self.antennas = _antennas(options)
         poll = PollSettings(
             security=options.security,
             full_scan_every=options.full_scan_every,

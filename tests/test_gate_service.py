@@ -21,7 +21,7 @@ from edge_agent.contract.base import decode
 from edge_agent.outbox import MemoryOutbox
 from gate.agent import OutboxAgent
 from gate.health import read_health
-from gate.options import GateOptions, ReaderSpec
+from gate.options import ANY_READER, GateOptions, ReaderSpec
 from gate.service import GateService
 from hardware.outputs import RecordingAlarm
 from simulators.gate_traffic.catalog import Catalog, Kind
@@ -79,15 +79,26 @@ def gate_rig(
     air_time: bool = False,
     tcp: bool = True,
     caches: CacheStore | None = None,
+    shared_bus: bool = False,
     **options: Any,
 ) -> Iterator[GateRig]:
-    """Start simulated readers and a gate polling them; stop both afterwards."""
-    readers = GateReaders.start(lanes=lanes, antennas=antennas, tcp=tcp, air_time=air_time)
+    """Start simulated readers and a gate polling them; stop both afterwards.
+
+    With ``shared_bus`` each lane's readers share one port at addresses of their own, and
+    the gate is told those addresses; otherwise every reader has a port and answers 0xFF.
+    """
+    readers = GateReaders.start(
+        lanes=lanes, antennas=antennas, tcp=tcp, air_time=air_time, shared_bus=shared_bus
+    )
     outbox = MemoryOutbox()
     alarm = RecordingAlarm()
+    specs = tuple(
+        ReaderSpec(f"antenna-{i + 1}", url, address if shared_bus else ANY_READER)
+        for i, (url, address) in enumerate(zip(readers.urls, readers.addresses, strict=True))
+    )
     settings: dict[str, Any] = {
         "device_id": "gate-1",
-        "readers": tuple(ReaderSpec(f"antenna-{i + 1}", url) for i, url in enumerate(readers.urls)),
+        "readers": specs,
         "groups": (tuple(range(len(readers.urls))),),
         "isil": "VN-DEMO",
         # Short for tests, long enough that a loaded machine's pauses do not split a pass.
@@ -212,6 +223,29 @@ def test_garbled_frames_are_skipped_and_counted(tmp_path: Path) -> None:
         item = make("31000999", Kind.UNISSUED)
         rig.readers.lanes[0].enter(item.tag, 3, dwell_s=2.0)
         rig.alarm.wait_for(1)
+
+
+@pytest.mark.parametrize("tcp", [True, False], ids=["tcp", "pty"])
+def test_two_readers_on_one_bus_share_its_port(tmp_path: Path, tcp: bool) -> None:
+    """Pedestal readers at addresses 1 and 2 on one port: both are read, one alarm, no collision.
+
+    The simulated port serves one TCP client at a time, so over TCP the second reader would
+    never be heard unless the gate opened the port once for both.
+    """
+    with gate_rig(tmp_path, shared_bus=True, tcp=tcp) as rig:
+        (sim,) = rig.readers.simulators
+        item = make("31001234", Kind.UNISSUED)
+        rig.readers.lanes[0].enter(item.tag, 6, dwell_s=3.0)
+        rig.alarm.wait_for(1)
+        rig.settle()
+        health = rig.service.health()
+    assert [a.reads > 0 for a in health.antennas] == [True, True]
+    assert all(a.connected and a.reconnects == 0 for a in health.antennas)
+    assert rig.alarmed_uids() == [item.uid_hex]
+    counters = sim.counters()
+    assert counters["collisions"] == 0
+    assert counters["frames_ignored"] == 0
+    assert counters["connections"] == (1 if tcp else 0)
 
 
 class TimedModel(CountingModel):

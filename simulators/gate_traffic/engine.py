@@ -160,11 +160,17 @@ class CountingModel(ReaderModel):
 
 @dataclass
 class GateReaders:
-    """The simulated readers of a gate: ``lanes`` lanes of ``antennas`` readers each."""
+    """The simulated readers of a gate: ``lanes`` lanes of ``antennas`` readers each.
+
+    ``urls`` and ``addresses`` give each reader's port and FEIG bus address, lane by lane.
+    With ``shared_bus`` a lane's readers hang on one port (one simulator, an RS-485 bus) at
+    addresses 1, 2, …; otherwise each reader has a port of its own.
+    """
 
     simulators: list[FeigSimulator]
     lanes: list[Lane]
     urls: list[str]
+    addresses: list[int] = field(default_factory=list)
 
     @classmethod
     def start(
@@ -176,39 +182,56 @@ class GateReaders:
         air_time: bool = False,
         timing: AirTiming | None = None,
         seed: int | None = None,
+        shared_bus: bool = False,
     ) -> GateReaders:
         """Start the readers (TCP on loopback, or ptys) and return their URLs, lane by lane."""
         simulators: list[FeigSimulator] = []
         lane_list: list[Lane] = []
         urls: list[str] = []
+        addresses: list[int] = []
+
+        def counting(sim: FeigSimulator, lane: Lane, each: RFField, address: int) -> CountingModel:
+            # The counting model answers exactly as the stock one, with the same settings;
+            # only inventories are looked at on the way through.
+            return CountingModel(
+                lane,
+                each,
+                address=address,
+                faults=sim.faults,
+                buffer_size=sim.buffer_size,
+                timing=timing,
+            )
+
+        def serve(sim: FeigSimulator) -> str:
+            simulators.append(sim)
+            return f"socket://127.0.0.1:{sim.start_tcp()}" if tcp else sim.start_pty()
+
         try:
             for number in range(lanes):
                 fields = [RFField() for _ in range(antennas)]
                 lane = Lane(number, fields)
                 lane_list.append(lane)
+                if shared_bus:
+                    sim = FeigSimulator(
+                        fields[0], address=1, air_time=air_time, timing=timing, seed=seed
+                    )
+                    sim.model = counting(sim, lane, fields[0], 1)
+                    for index, each in enumerate(fields[1:], start=2):
+                        sim.add_reader(counting(sim, lane, each, index))
+                    url = serve(sim)
+                    urls += [url] * antennas
+                    addresses += list(range(1, antennas + 1))
+                    continue
                 for each in fields:
                     sim = FeigSimulator(each, air_time=air_time, timing=timing, seed=seed)
-                    # The counting model answers exactly as the stock one, with the same
-                    # settings; only inventories are looked at on the way through.
-                    sim.model = CountingModel(
-                        lane,
-                        each,
-                        address=sim.address,
-                        faults=sim.faults,
-                        buffer_size=sim.buffer_size,
-                        timing=timing,
-                    )
-                    simulators.append(sim)
-                    if tcp:
-                        port = sim.start_tcp()
-                        urls.append(f"socket://127.0.0.1:{port}")
-                    else:
-                        urls.append(sim.start_pty())
+                    sim.model = counting(sim, lane, each, sim.address)
+                    urls.append(serve(sim))
+                    addresses.append(sim.address)
         except BaseException:
             for sim in simulators:
                 sim.stop()
             raise
-        return cls(simulators, lane_list, urls)
+        return cls(simulators, lane_list, urls, addresses)
 
     def wait_polled(self, timeout: float) -> bool:
         """Wait until every reader got at least one request (the gate is polling)."""
