@@ -14,6 +14,7 @@ from edge_agent.cli import main
 from simulators.card import SimulatedCard
 from simulators.printer import PrinterSimulator
 from simulators.reader import FeigSimulator, RFField
+from simulators.reader.model import ReaderModel
 from simulators.scanner import SimulatedScanner
 from tests.support.broker import free_port
 
@@ -165,3 +166,25 @@ def test_bad_device_urls_are_problems(tmp_path: Path, capsys: pytest.CaptureFixt
     for role in ("card_reader", "printer", "scanner", "alarm_output"):
         assert results[role]["ok"] is False, role
     assert "nfc:" in str(results["card_reader"]["summary"])
+
+
+def test_gate_readers_on_one_bus_are_each_asked_at_their_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two readers sharing one port answer at their own addresses; a third address does not."""
+    with FeigSimulator(RFField([]), address=1, air_time=False) as bus:
+        bus.add_reader(ReaderModel(RFField([]), address=2))
+        url = f"socket://127.0.0.1:{bus.start_tcp(port=0)}"
+        config = write_config(
+            tmp_path / "site.toml",
+            {"gate_readers": [url, url, url], "gate_reader_addresses": [1, 2, 9]},
+        )
+        code, results = diagnose_json(capsys, config)
+    assert code == 1
+    assert results["gate_reader[0]"]["ok"] is True
+    assert "at bus address 1" in str(results["gate_reader[0]"]["summary"])
+    assert results["gate_reader[1]"]["ok"] is True
+    assert "at bus address 2" in str(results["gate_reader[1]"]["summary"])
+    assert results["gate_reader[2]"]["ok"] is False
+    assert "no answer" in str(results["gate_reader[2]"]["summary"])
+    assert bus.counters()["collisions"] == 0

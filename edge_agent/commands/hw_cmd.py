@@ -20,6 +20,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,10 @@ def _check_item_reader(url: str, address: int) -> tuple[bool, str]:
         return False, f"no answer from the RFID reader: {exc}"
     except OSError as exc:
         return False, f"the RFID reader's port cannot be opened: {exc}"
+    at = "" if address == 0xFF else f" at bus address {address}"
     return True, (
-        f"FEIG reader, firmware {info.software_version}, hardware type 0x{info.hardware_type:02X}"
+        f"FEIG reader{at}, firmware {info.software_version}, "
+        f"hardware type 0x{info.hardware_type:02X}"
     )
 
 
@@ -148,8 +151,12 @@ def diagnose(settings: Any) -> list[DeviceCheck]:
         ("scanner", devices.scanner, _check_scanner),
         ("printer", devices.printer, lambda u: _check_printer(u, devices.printer_width_mm)),
     ]
-    for index, url in enumerate(devices.gate_readers):
-        plan.append((f"gate_reader[{index}]", url, lambda u: _check_item_reader(u, 0xFF)))
+    addresses = list(devices.gate_reader_addresses)
+    addresses += [0xFF] * (len(devices.gate_readers) - len(addresses))
+    for index, (url, address) in enumerate(zip(devices.gate_readers, addresses, strict=False)):
+        # Readers on one RS-485 bus repeat its URL: each is asked at its own address, and one
+        # after another, so the port is never open twice at once.
+        plan.append((f"gate_reader[{index}]", url, partial(_check_item_reader, address=address)))
     plan.append(("alarm_output", devices.alarm_output, _check_simple_output))
     plan.append(("people_counter", devices.people_counter, _check_simple_output))
     results = []
