@@ -135,8 +135,13 @@ def _expect(lines: queue.Queue[str], prefix: str, timeout: float = 20) -> str:
             return line
 
 
-def test_gate_run_against_gate_traffic_commands(tmp_path: Path) -> None:
-    """``libedge gate run`` against ``libedge sim gate-traffic``: every expected alarm reaches the agent's outbox."""
+@pytest.mark.parametrize("shared_bus", [False, True], ids=["port-each", "shared-bus"])
+def test_gate_run_against_gate_traffic_commands(tmp_path: Path, shared_bus: bool) -> None:
+    """``libedge gate run`` against ``libedge sim gate-traffic``: every expected alarm reaches the agent's outbox.
+
+    With ``--shared-bus`` both readers hang on one port at addresses 1 and 2, and the gate is
+    configured with them: every alarm still arrives once.
+    """
     truth = tmp_path / "truth.jsonl"
     traffic = subprocess.Popen(
         [
@@ -156,6 +161,7 @@ def test_gate_run_against_gate_traffic_commands(tmp_path: Path) -> None:
             "4",
             "--truth",
             str(truth),
+            *(["--shared-bus"] if shared_bus else []),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -165,7 +171,9 @@ def test_gate_run_against_gate_traffic_commands(tmp_path: Path) -> None:
     reader.start()
     gate: subprocess.Popen[str] | None = None
     try:
-        urls = [_expect(lines, "reader: ").split(": ", 1)[1] for _ in range(2)]
+        announced = [_expect(lines, "reader: ").split(": ", 1)[1].split() for _ in range(2)]
+        urls = [words[0] for words in announced]
+        addresses = [int(words[1].removeprefix("address=")) for words in announced if shared_bus]
         people = _expect(lines, "people: ").split(": ", 1)[1]
         agent_db = tmp_path / "agent.sqlite"
         config = tmp_path / "gate.toml"
@@ -178,6 +186,7 @@ def test_gate_run_against_gate_traffic_commands(tmp_path: Path) -> None:
                     f'isil = "{OURS}"',
                     "[devices]",
                     f"gate_readers = {json.dumps(urls)}",
+                    f"gate_reader_addresses = {json.dumps(addresses)}",
                     f'people_counter = "{people}"',
                     'alarm_output = "sim:"',
                     "[gate]",

@@ -2,7 +2,8 @@
 
 On start it prints, one line each and flushed so a parent process can read them::
 
-    reader: socket://127.0.0.1:40111      (one line per antenna, lane by lane)
+    reader: socket://127.0.0.1:40111      (one line per antenna, lane by lane;
+                                           with --shared-bus: ``… address=N``)
     people: tcp://127.0.0.1:40115         (with --people)
     ready
 
@@ -30,6 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--antennas", type=int, default=2, choices=(1, 2), help="readers per lane (default 2)"
     )
     parser.add_argument("--pty", action="store_true", help="serve the readers on ptys, not TCP")
+    parser.add_argument(
+        "--shared-bus",
+        action="store_true",
+        help="a lane's readers share one port, an RS-485 bus, at addresses 1, 2",
+    )
     parser.add_argument("--air-time", action="store_true", help="take ISO 15693 air time")
     parser.add_argument("--people", action="store_true", help="run a simulated people counter")
     parser.add_argument("--catalog", type=int, default=300, help="items to draw from")
@@ -94,10 +100,15 @@ def run(args: argparse.Namespace) -> int:
     truth = args.truth.open("w", encoding="utf-8") if args.truth else None
     try:
         with GateReaders.start(
-            lanes=args.lanes, antennas=args.antennas, tcp=not args.pty, air_time=args.air_time
+            lanes=args.lanes,
+            antennas=args.antennas,
+            tcp=not args.pty,
+            air_time=args.air_time,
+            shared_bus=args.shared_bus,
         ) as readers:
-            for url in readers.urls:
-                print(f"reader: {url}", flush=True)
+            for url, address in zip(readers.urls, readers.addresses, strict=True):
+                at = f" address={address}" if args.shared_bus else ""
+                print(f"reader: {url}{at}", flush=True)
             if people is not None:
                 print(f"people: {people.url}", flush=True)
             print("ready", flush=True)
