@@ -197,6 +197,12 @@ class OfflinePolicy(_Section):
     allow_checkin: bool = True
     max_items_per_patron: int = Field(5, ge=0)
     loan_days: int = Field(14, ge=1)
+    admit_without_pin_check: bool = Field(
+        True,
+        description="Offline a PIN cannot be checked. With kiosk.pin_required, true admits a "
+        "patron on the card alone (within these limits); false turns patrons away until the "
+        "central system answers again.",
+    )
 
 
 class KioskSettings(_Section):

@@ -343,6 +343,10 @@ _IDENTIFY: dict[RefusalReason, Text] = {
         "The PIN was not right several times. Please ask at the library desk."
     ),
     RefusalReason.CENTRAL_UNREACHABLE: AGENT_DOWN,
+    RefusalReason.NOT_FOR_OFFLINE: N_(
+        "Your PIN cannot be checked while the library's system is out of reach. "
+        "Please ask at the library desk."
+    ),
 }
 
 

@@ -3,8 +3,10 @@
 :func:`identify` sends ``PatronLookup`` (the PIN inside as a ``SecretStr``, straight from
 the keypad: it is never stored, logged or put in a view model). When the central system is
 unreachable the patron is admitted on the card alone, unless the cached block list names
-them — the PIN cannot be checked offline, which the library accepts by running offline at
-all. Refusals are recorded as ``Refusal(action="identify")`` events, never with the PIN.
+them. The PIN cannot be checked offline: a library that asks for PINs chooses whether that
+is acceptable (``kiosk.offline.admit_without_pin_check``; when it is not, the patron is
+turned away with ``NOT_FOR_OFFLINE``). Refusals are recorded as ``Refusal(action="identify")``
+events, never with the PIN.
 """
 
 from __future__ import annotations
@@ -97,17 +99,28 @@ def identify(
         log.error("patron lookup failed: %s", exc)
         return AgentDown()
     if isinstance(answer, Offline):
-        try:
-            blocked = flows.agent.patron_block(card_number)
-        except AgentError as exc:
-            log.error("the cached block list is unavailable: %s", exc)
-            return AgentDown()
-        if blocked is not None:
-            _record(flows, card_number, blocked, offline=True, detail="cached block list")
-            return NotIdentified(blocked)
-        log.info("patron %s admitted offline on the card alone", mask_card(card_number))
-        return Identified(card_number, None, rules.policy.allow_checkout, None, offline=True)
+        return _offline(flows, rules, card_number, with_pin=pin is not None)
     return _online(flows, card_number, answer, with_pin=pin is not None)
+
+
+def _offline(
+    flows: Flows, rules: OfflineRules, card_number: str, *, with_pin: bool
+) -> LookupOutcome:
+    try:
+        blocked = flows.agent.patron_block(card_number)
+    except AgentError as exc:
+        log.error("the cached block list is unavailable: %s", exc)
+        return AgentDown()
+    if blocked is not None:
+        _record(flows, card_number, blocked, offline=True, detail="cached block list")
+        return NotIdentified(blocked)
+    if with_pin and not rules.policy.admit_without_pin_check:
+        # The patron typed a PIN nobody can check now, and the library wants it checked.
+        reason = RefusalReason.NOT_FOR_OFFLINE
+        _record(flows, card_number, reason, offline=True, detail="PIN cannot be checked")
+        return NotIdentified(reason)
+    log.info("patron %s admitted offline on the card alone", mask_card(card_number))
+    return Identified(card_number, None, rules.policy.allow_checkout, None, offline=True)
 
 
 def _online(flows: Flows, card_number: str, answer: Response, *, with_pin: bool) -> LookupOutcome:

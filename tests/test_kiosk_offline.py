@@ -181,6 +181,44 @@ def test_borrowing_switched_off_offline(tmp_path: Path, rig: SimPad) -> None:
         kiosk.close()
 
 
+@pytest.mark.parametrize("admit", [True, False], ids=["card-alone", "turned-away"])
+def test_a_pin_that_cannot_be_checked_offline_follows_the_librarys_choice(
+    tmp_path: Path, rig: SimPad, admit: bool
+) -> None:
+    """With PINs required, offline the library chooses: admit on the card, or turn away.
+
+    Turned away, the patron reads why, and the refusal is recorded without the PIN.
+    """
+    kiosk = offline_kiosk(
+        tmp_path,
+        rig,
+        pin_required=True,
+        offline=OfflinePolicy(max_items_per_patron=3, admit_without_pin_check=admit),
+    )
+    try:
+        assert kiosk.controller.card_presented("P0007")
+        assert kiosk.view.screen == "pin"
+        assert kiosk.controller.pin_entered("8642")
+        kiosk.settle()
+        if admit:
+            assert kiosk.run_until(lambda: kiosk.view.screen == "choose")
+            assert kiosk.agent.events() == []
+            return
+        assert kiosk.run_until(lambda: kiosk.view.screen == "attract")
+        expected = msg.refusal("identify", RefusalReason.NOT_FOR_OFFLINE)
+        assert kiosk.view.notice == render(kiosk, expected)
+        (refusal,) = kiosk.agent.events()
+        assert isinstance(refusal, Refusal)
+        assert (refusal.action, refusal.reason, refusal.offline) == (
+            "identify",
+            RefusalReason.NOT_FOR_OFFLINE,
+            True,
+        )
+        assert "8642" not in refusal.model_dump_json()
+    finally:
+        kiosk.close()
+
+
 def test_link_lost_in_the_middle_of_a_visit(tmp_path: Path, rig: SimPad) -> None:
     """Identified online, then the link drops: the next items are decided offline, banner shown."""
     kiosk = make_kiosk(tmp_path, rig.pad, threaded=True)
