@@ -212,6 +212,11 @@ class KioskSettings(_Section):
     default_language: Language = "vi"
     inactivity_timeout_s: int = Field(120, ge=15, description="Koha's default is 120 s.")
     pin_required: bool = False
+    card_keypad_letters: bool = Field(
+        False,
+        description="Letter keys (ABC) on the keypad where a patron types a card number, for "
+        "libraries whose card numbers have letters (student ids such as B20DCCN001).",
+    )
     staff_pin: SecretStr = Field(SecretStr("0000"), description="Opens staff mode; change it.")
     receipt_default: Literal["print", "email", "none", "ask"] = "ask"
     fullscreen: bool = True

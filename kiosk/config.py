@@ -33,6 +33,8 @@ class KioskConfig:
     default_language: str = "vi"
     inactivity_timeout_s: float = 120.0
     pin_required: bool = False
+    #: Letter keys on the card-number keypad (card numbers with letters).
+    card_keypad_letters: bool = False
     staff_pin: SecretStr = field(default_factory=lambda: SecretStr("0000"))
     receipt_default: ReceiptDefault = "ask"
     offline: OfflinePolicy = field(default_factory=OfflinePolicy)
@@ -73,6 +75,7 @@ class KioskConfig:
             default_language=kiosk.default_language,
             inactivity_timeout_s=float(kiosk.inactivity_timeout_s),
             pin_required=kiosk.pin_required,
+            card_keypad_letters=kiosk.card_keypad_letters,
             staff_pin=kiosk.staff_pin,
             receipt_default=kiosk.receipt_default,
             offline=kiosk.offline,

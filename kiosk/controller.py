@@ -112,6 +112,7 @@ class KioskController:
             can_print=printer is not None,
             can_email=mailer is not None,
             offline_checkout=config.offline.allow_checkout,
+            card_keypad_letters=config.card_keypad_letters,
         )
         now = clock.monotonic()
         self.state = KioskState(State.ATTRACT, config.default_language, now=now)

@@ -161,6 +161,8 @@ class ViewModel:
     buttons: tuple[ButtonView, ...]
     languages: tuple[LanguageView, ...]
     keypad: Keypad = "none"
+    #: The keypad offers letters too (only for a card number, never for a PIN).
+    keypad_letters: bool = False
     busy: bool = False
     account: AccountView | None = None
     staff: StaffView | None = None
@@ -177,6 +179,7 @@ class PresenterConfig:
     can_print: bool = False
     can_email: bool = False
     offline_checkout: bool = True
+    card_keypad_letters: bool = False
 
 
 _TITLES: dict[State, Text] = {
@@ -447,6 +450,7 @@ def present(state: KioskState, config: PresenterConfig, catalogues: Catalogues) 
             for code in config.languages
         ),
         keypad=keypad,
+        keypad_letters=keypad == "card" and config.card_keypad_letters,
         busy=_busy(state),
         account=account,
         staff=staff,

@@ -20,6 +20,7 @@ from PIL import Image
 
 from kiosk.app.speech import Speaker
 from kiosk.app.theme import CONTRAST, NORMAL, font_paths
+from kiosk.keypad import typed
 from kiosk.machine import State
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.parametrize(
+    ("entered", "key", "letters", "expected"),
+    [
+        ("", "7", False, "7"),
+        ("12", "B", False, "12"),  # no letters on a digits-only or PIN keypad
+        ("12", "B", True, "12B"),
+        ("12", "b", True, "12"),  # the letter page has capitals only
+        ("12", "ok", True, "12"),  # not a character key
+        ("12", "٣", True, "12"),  # an Arabic-Indic digit is a digit to Python, not to us
+        ("1" * 20, "2", True, "1" * 20),  # at most 20 characters
+    ],
+)
+def test_keypad_takes_digits_and_only_allowed_capitals(
+    entered: str, key: str, letters: bool, expected: str
+) -> None:
+    """What a character key adds to the keypad's text."""
+    assert typed(entered, key, letters=letters) == expected
+
+
 def test_app_run_completes_every_step(run: dict[str, Any]) -> None:
     """The scripted run reaches the end of the scenario without an error."""
     assert run["error"] is None, run["error"]
@@ -64,6 +84,16 @@ def test_keypad_forgets_digits_when_its_screen_is_left(run: dict[str, Any]) -> N
     done = run["done"]
     assert "digits typed, then cancel" in done
     assert "staff PIN pad is empty again" in done
+
+
+def test_a_card_number_with_letters_is_typed_on_the_letter_page(run: dict[str, Any]) -> None:
+    """ABC turns the card keypad into letters; P, then 123 and 0001, starts P0001's visit."""
+    done = run["done"]
+    assert "letter page" in done
+    assert "card number with a letter typed" in done
+    assert "PIN cancelled" in done  # and the keypad is back on its digits
+    with Image.open(run["out"] / "kiosk-attract-letters-vi.png") as image:
+        assert image.size == (1280, 800)
 
 
 def test_checkout_and_return_are_committed(run: dict[str, Any]) -> None:

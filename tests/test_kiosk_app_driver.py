@@ -99,7 +99,8 @@ def main(out: Path) -> int:
         rig = stack.enter_context(sim_pad())
         clock = FakeClock(START)
         agent = library()
-        kiosk_config = config(goodbye_s=3.0)
+        # Card numbers with letters: the attract keypad has an ABC page.
+        kiosk_config = config(goodbye_s=3.0, card_keypad_letters=True)
         gate = threading.Event()
 
         def opener(post: Post) -> Runtime:
@@ -224,10 +225,23 @@ def main(out: Path) -> int:
             if view().screen is State.RECEIPT:
                 touch("none")
 
-        def keypad_empty() -> bool:
+        def keypads() -> list[Keypad]:
             assert app.manager is not None
-            pads = [w for w in app.manager.current_screen.walk() if isinstance(w, Keypad)]
+            return [w for w in app.manager.current_screen.walk() if isinstance(w, Keypad)]
+
+        def keypad_empty() -> bool:
+            pads = keypads()
             return bool(pads) and all(pad.entered == "" for pad in pads)
+
+        def letter_page(shown: bool) -> Callable[[], bool]:
+            return lambda: [pad.letters for pad in keypads()] == [shown]
+
+        def shoot_as(name: str) -> Callable[[], None]:
+            def run() -> None:
+                app.save_screenshot(f"kiosk-{name}-{view().language}.png", out)
+                report.shots.append(name)
+
+            return run
 
         def speech_finished() -> bool:
             process = speaker._process
@@ -288,6 +302,18 @@ def main(out: Path) -> int:
             Step("staff PIN again", touches(*STAFF_PIN, "ok"), on(State.STAFF)),
             Step("in service", touches("in_service"), lambda: not view().staff.out_of_service),
             Step("leave staff again", touches("leave_staff"), on(State.ATTRACT)),
+            Step("letter page", touches("letters"), on(State.ATTRACT, letter_page(True))),
+            Step("letter page shot", shoot_as("attract-letters")),
+            # A page swap is laid out on the next frame: each page is touched in a step of its own.
+            Step(
+                "a letter, then the digits again",
+                touches("P", "digits"),
+                on(State.ATTRACT, letter_page(False)),
+            ),
+            Step(
+                "card number with a letter typed", touches("0", "0", "0", "1", "ok"), on(State.PIN)
+            ),
+            Step("PIN cancelled", touches("cancel"), on(State.ATTRACT, letter_page(False))),
         ]
 
         position = {"step": -1, "deadline": 0.0, "settle": 0}

@@ -156,6 +156,22 @@ def test_pin_required_by_policy_never_leaves_the_keypad(
         kiosk.close()
 
 
+@pytest.mark.parametrize("letters", [False, True])
+def test_letters_are_offered_for_a_card_number_never_for_a_pin(
+    tmp_path: Path, pad: MemoryPad, letters: bool
+) -> None:
+    """With card_keypad_letters the card keypad offers letters; the PIN keypad never does."""
+    kiosk = make_kiosk(
+        tmp_path, pad, kiosk_config=config(pin_required=True, card_keypad_letters=letters)
+    )
+    try:
+        assert (kiosk.view.keypad, kiosk.view.keypad_letters) == ("card", letters)
+        assert kiosk.controller.card_presented("P0001")
+        assert (kiosk.view.keypad, kiosk.view.keypad_letters) == ("pin", False)
+    finally:
+        kiosk.close()
+
+
 def test_central_asks_for_a_pin_even_when_the_kiosk_does_not(kiosk: Kiosk) -> None:
     """A card with a PIN at the central system leads to the PIN screen, then in."""
     kiosk.controller.card_presented("P0001")

@@ -40,7 +40,7 @@ class KioskScreen(Screen):  # type: ignore[misc]
         """Forget digits half-typed on this screen's keypad (a PIN must not wait there)."""
         for widget in self.walk():
             if isinstance(widget, Keypad):
-                widget.entered = ""
+                widget.reset()
 
 
 class AttractScreen(KioskScreen):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol, cast
 
 from kivy.app import App
+from kivy.factory import Factory
 from kivy.properties import (
     BooleanProperty,
     ListProperty,
@@ -23,6 +24,7 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 
 from kiosk.flows import LineStatus
+from kiosk.keypad import typed
 from kiosk.presenter import (
     AccountView,
     BannerView,
@@ -53,9 +55,6 @@ MARKS = {
     LineStatus.ATTENTION: "!",
     LineStatus.INFO: "i",
 }
-
-#: Longest number the keypad takes (card numbers are at most 20 characters, PINs 12).
-KEYPAD_MAX = 20
 
 
 class _Actions(Protocol):
@@ -219,22 +218,76 @@ class StaffPanel(GridLayout):  # type: ignore[misc]
             self.add_widget(_Row(heading=staff.result, detail=staff.detail or ""))
 
 
+#: The letter page of the keypad, row by row (eight keys a row, so it is no taller than the
+#: digits): A-Z, back, OK and the way back to the digits.
+LETTER_KEYS = (*"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "back", "ok", "digits")
+LETTER_COLUMNS = 8
+
+
 class Keypad(BoxLayout):  # type: ignore[misc]
-    """Digits for a card number or a PIN; a PIN shows as dots and is never kept after OK."""
+    """Digits for a card number or a PIN; a PIN shows as dots and is never kept after OK.
+
+    Where card numbers have letters (``letters_allowed``, from the view model), a card
+    number's keypad has an ABC key that turns the digit page into a letter page and back.
+    A PIN's keypad never offers letters.
+    """
 
     mode = StringProperty("card")
     entered = StringProperty("")
+    #: The view offers letters for this keypad (a card number, never a PIN).
+    letters_allowed = BooleanProperty(False)
+    #: The letter page is showing instead of the digits.
+    letters = BooleanProperty(False)
+
+    def on_kv_post(self, _base_widget: Any) -> None:
+        """Build the letter page (kept aside until ABC is touched)."""
+        self._alphabet = Factory.KeyGrid(cols=LETTER_COLUMNS)
+        for key in LETTER_KEYS:
+            label = {"back": "⌫", "ok": "OK", "digits": "123"}.get(key, key)
+            self._alphabet.add_widget(Factory.KeyButton(text=label, action_id=key))
+        self._arrange()
+
+    def on_letters_allowed(self, _widget: Any, allowed: bool) -> None:
+        """Offer the ABC key only where letters are allowed."""
+        if not allowed:
+            self.letters = False
+        self._arrange()
+
+    def on_letters(self, _widget: Any, _letters: bool) -> None:
+        """Swap the digit page and the letter page."""
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """Below the display: the page showing, then (on the digits, if allowed) the ABC key."""
+        if not hasattr(self, "_alphabet"):
+            return  # the kv rule has not been applied yet; on_kv_post arranges
+        digits, row = self.ids.digits, self.ids.toggle_row
+        page = self._alphabet if self.letters else digits
+        wanted = [page, row] if self.letters_allowed and not self.letters else [page]
+        for widget in (digits, self._alphabet, row):
+            if widget.parent is self:
+                self.remove_widget(widget)
+        for widget in wanted:
+            self.add_widget(widget, index=0)  # index 0 is the bottom of a vertical box
 
     def key(self, key: str) -> None:
-        """One key: a digit, ``back`` or ``ok``."""
+        """One key: a digit or letter, ``back``, ``ok``, or ``letters``/``digits`` (the pages)."""
         if key == "back":
             self.entered = self.entered[:-1]
         elif key == "ok":
             text, self.entered = self.entered, ""
             if text:
                 _app().keypad_entered(self.mode, text)
-        elif key.isdigit() and len(self.entered) < KEYPAD_MAX:
-            self.entered += key
+        elif key in ("letters", "digits"):
+            self.letters = key == "letters" and self.letters_allowed and self.mode == "card"
+        else:
+            allowed = self.letters_allowed and self.mode == "card"
+            self.entered = typed(self.entered, key, letters=allowed)
+
+    def reset(self) -> None:
+        """Forget what was typed and go back to the digits (the screen was left)."""
+        self.entered = ""
+        self.letters = False
 
     def shown(self, entered: str, mode: str) -> str:
         """What the display shows: the digits of a card number, dots for a PIN."""
