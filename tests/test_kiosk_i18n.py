@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import babel
@@ -35,14 +36,23 @@ def test_every_marked_string_is_translated_and_compiled() -> None:
     assert catalogues.problems() == []
 
 
+def copy_catalogues(localedir: Path, mo: Callable[[str], bytes]) -> None:
+    """Copy each language's .po under ``localedir``, beside the .mo ``mo(language)``."""
+    for language in catalogues.LANGUAGES:
+        target = catalogues.po_path(language, localedir)
+        target.parent.mkdir(parents=True)
+        target.write_bytes(catalogues.po_path(language).read_bytes())
+        target.with_suffix(".mo").write_bytes(mo(language))
+
+
+def committed_mo(language: str) -> bytes:
+    """The committed .mo of a language."""
+    return catalogues.po_path(language).with_suffix(".mo").read_bytes()
+
+
 def test_the_check_finds_untranslated_and_stale_catalogues(tmp_path: Path) -> None:
     """The check names a missing translation, a fuzzy one and a .mo that lags its .po."""
-    for language in catalogues.LANGUAGES:
-        target = catalogues.po_path(language, tmp_path)
-        target.parent.mkdir(parents=True)
-        source = catalogues.po_path(language)
-        target.write_bytes(source.read_bytes())
-        target.with_suffix(".mo").write_bytes(source.with_suffix(".mo").read_bytes())
+    copy_catalogues(tmp_path, committed_mo)
     vi = catalogues.po_path("vi", tmp_path)
     text = vi.read_text(encoding="utf-8")
     text = text.replace('msgstr "Mượn sách"', 'msgstr ""', 1)
@@ -57,17 +67,16 @@ def test_the_check_finds_untranslated_and_stale_catalogues(tmp_path: Path) -> No
 
 def test_a_mo_written_by_another_babel_release_still_matches(tmp_path: Path) -> None:
     """Only what a .mo says counts: the writer's Generated-By stamp in its header does not."""
-    for language in catalogues.LANGUAGES:
-        target = catalogues.po_path(language, tmp_path)
-        target.parent.mkdir(parents=True)
-        source = catalogues.po_path(language)
-        target.write_bytes(source.read_bytes())
+    stamp = f"Generated-By: Babel {babel.__version__}".encode()
+    # Same length, so every offset in the file stays valid.
+    other = b"Generated-By: Babel " + b"9" * len(babel.__version__)
+
+    def restamped(language: str) -> bytes:
         compiled = catalogues.compile_mo(catalogues.read_catalogue(language))
-        stamp = f"Generated-By: Babel {babel.__version__}".encode()
         assert stamp in compiled
-        # Same length, so every offset in the file stays valid.
-        other = b"Generated-By: Babel " + b"9" * len(babel.__version__)
-        target.with_suffix(".mo").write_bytes(compiled.replace(stamp, other))
+        return compiled.replace(stamp, other)
+
+    copy_catalogues(tmp_path, restamped)
     assert catalogues.problems(tmp_path) == []
     vi_mo = catalogues.po_path("vi", tmp_path).with_suffix(".mo")
     # A changed translation of the same UTF-8 length: the file stays readable but says otherwise.
