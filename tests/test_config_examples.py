@@ -198,3 +198,25 @@ def test_gate_example_passes_the_gate_checks(
     monkeypatch.setattr(Device, "pin_factory", MockFactory())
     open_alarm(options.alarm_output).close()
     open_people_counter(options.people_counter, print, print).close()
+
+
+def test_gate_examples_shared_bus_lines_pass_the_gate_checks(
+    device_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The commented 'both readers on one RS-485 bus' lines of pi-gate.toml work as written."""
+    text = GATE.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = lines.index(
+        "# Or both readers on one RS-485 bus (one adapter), each set to a bus address of its own; the"
+    )
+    snippet = [
+        line.removeprefix("#   ").removeprefix("# ") for line in lines[start + 2 : start + 5]
+    ]
+    begin = text.index("gate_readers = [\n")  # the active one-port-each list
+    active = text[begin : text.index("]\n", begin) + 2]
+    variant = tmp_path / "pi-gate-bus.toml"
+    variant.write_text(text.replace(active, "\n".join(snippet) + "\n"), encoding="utf-8")
+    options = GateOptions.from_settings(load_config(variant))
+    assert len({r.url for r in options.readers}) == 1
+    assert [r.address for r in options.readers] == [1, 2]
+    assert options.groups == ((0, 1),)
