@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from edge_agent.outbox import SqliteOutbox
 from hardware.feig import FeigReader
+from hardware.feig.bus import SharedBus
 from hardware.tags import DataModel, decode_tag
 from simulators.gate_traffic.catalog import ALARMING, Catalog, Kind
 from simulators.gate_traffic.engine import GateReaders, TrafficRunner, inventory_uids
@@ -121,6 +122,22 @@ def test_a_tag_nobody_reads_leaves_after_its_dwell(readers: GateReaders) -> None
     assert report.incomplete == 1
     assert report.expected_alarms == []
     assert len(readers.lanes[0].fields[0]) == 0
+
+
+def test_one_readers_inventory_is_one_round_on_a_shared_bus() -> None:
+    """Both readers of a bus hear every request; only the addressed one's inventory counts.
+
+    A tag planned for one read is still in the field after that read, so the gate can read
+    its blocks to identify it, and leaves at the next inventory, as with a port each.
+    """
+    tag = Catalog.make("31000555", Kind.FOREIGN, own_isil=OURS).tag
+    with GateReaders.start(lanes=1, antennas=2, shared_bus=True) as gate:
+        gate.lanes[0].enter(tag, 1, dwell_s=10.0)
+        bus = SharedBus()
+        with FeigReader(gate.urls[0], address=gate.addresses[0], opener=bus.open) as left:
+            assert [entry.uid for entry in left.inventory()] == [tag.uid]
+            assert left.read_blocks(tag.uid, 0, 1).blocks  # still there to be identified
+            assert left.inventory() == ()
 
 
 def _lines(stream: object, out: queue.Queue[str]) -> None:

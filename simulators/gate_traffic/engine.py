@@ -149,6 +149,10 @@ class CountingModel(ReaderModel):
 
     def handle(self, request: Request) -> Reply | None:
         """Answer as the reader does; count the UIDs of every inventory reply."""
+        if not self.addressed(request):
+            # On a shared bus every reader hears every request: only the addressed one's
+            # inventory is a new round for the lane (else tags would leave before it ends).
+            return None
         inventory = request.command == _HOST and request.data[:1] == bytes((_INVENTORY,))
         if inventory and len(request.data) >= 2 and not request.data[1] & _MORE:
             self.lane.before_inventory()

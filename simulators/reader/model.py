@@ -96,9 +96,13 @@ class ReaderModel(TagCommands):
 
     # ------------------------------------------------------------------ dispatch
 
+    def addressed(self, request: Request) -> bool:
+        """Whether this reader answers ``request`` (its own address, or any reader's)."""
+        return request.address in (self.address, BROADCAST)
+
     def handle(self, request: Request) -> Reply | None:
         """Answer one request; None when it is addressed to another reader on the bus."""
-        if request.address not in (self.address, BROADCAST):
+        if not self.addressed(request):
             return None
         handlers: dict[int, Callable[[Request], Reply]] = {
             0x52: self._baud_detection,
