@@ -34,20 +34,17 @@ figure. Figures, all measured in this run:
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from benchmarks.gate_rig import OURS, Readers, make_gate, stats_ms
 from benchmarks.memory import bare_python_mb, memory_mb
 
 TARGET_P99_MS = 5.0
@@ -55,169 +52,13 @@ TARGET_P99_MS = 5.0
 TARGET_LATENCY_READS_PER_S = 200
 TARGET_READS_PER_S = 10_000
 TARGET_RSS_MB = 60.0
-OURS = "VN-DEMO"
-
-
-# ---------------------------------------------------------------- the readers' process
-
-
-def _readers_process(conn: Connection, antennas: int, air_time: bool) -> None:
-    """Serve simulated gate readers and play what the parent asks for, until told to stop."""
-    from simulators.gate_traffic.catalog import Catalog, Kind
-    from simulators.gate_traffic.engine import GateReaders, TrafficRunner
-    from simulators.gate_traffic.plan import PlanSettings, make_plan
-
-    readers = GateReaders.start(lanes=1, antennas=antennas, air_time=air_time)
-    conn.send(readers.urls)
-    try:
-        while True:
-            op, args = conn.recv()
-            if op == "stop":
-                return
-            if op == "place":
-                kind = Kind(args.get("kind", "unissued"))
-                catalog = Catalog.synthetic(
-                    args["count"], own_isil=OURS, seed=args["seed"], mix={kind: 1.0}
-                )
-                if kind is Kind.FOREIGN:
-                    for item in catalog.items:
-                        item.tag.afi, item.tag.eas = 0x07, True  # answers the secured scan
-                for item in catalog.items:
-                    readers.lanes[0].enter(item.tag, 10**9, dwell_s=3600)
-                conn.send("placed")
-            elif op == "clear":
-                readers.lanes[0].clear()
-                conn.send("cleared")
-            elif op == "traffic":
-                mix = {Kind.UNISSUED: 0.5, Kind.ISSUED: 0.5} if args.get("mixed") else None
-                catalog = Catalog.synthetic(
-                    args["catalog"],
-                    own_isil=OURS,
-                    seed=args["seed"],
-                    mix=mix or {Kind.UNISSUED: 1.0},
-                )
-                weights = tuple(1.0 if n == args["bag"] else 0.0 for n in range(args["bag"] + 1))
-                plan = make_plan(
-                    catalog,
-                    PlanSettings(
-                        passages=args["passages"],
-                        seed=args["seed"],
-                        bag_weights=weights,
-                        read_once_share=0.0,
-                        max_reads=args["reads"],
-                        reuse_after=args.get("reuse_after", 30),
-                    ),
-                )
-                # Every tag read exactly ``reads`` times.
-                plan = [
-                    type(p)(
-                        p.number,
-                        p.direction,
-                        p.lane,
-                        tuple(type(c)(c.item, args["reads"]) for c in p.carried),
-                    )
-                    for p in plan
-                ]
-                runner = TrafficRunner(readers.lanes, dwell_s=5.0, gap_s=args.get("gap", 0.0))
-                started = time.perf_counter()
-                report = runner.run(plan)
-                conn.send(
-                    {
-                        "reads": report.reads,
-                        "seconds": time.perf_counter() - started,
-                        "incomplete": report.incomplete,
-                        "passages": len(report.results),
-                    }
-                )
-    finally:
-        readers.stop()
-
-
-class Readers:
-    """The child process serving the readers, and its pipe."""
-
-    def __init__(self, antennas: int, *, air_time: bool) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(
-            target=_readers_process, args=(child, antennas, air_time), daemon=True
-        )
-        self.process.start()
-        child.close()
-        self.urls: list[str] = self.conn.recv()
-
-    def ask(self, op: str, **args: Any) -> Any:
-        self.conn.send((op, args))
-        return self.conn.recv()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send(("stop", {}))
-        self.process.join(10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
-
-    def __enter__(self) -> Readers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _stats_ms(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {"n": 0}
-    ordered = sorted(samples)
-
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
-
-    return {
-        "n": len(ordered),
-        "p50_ms": round(pct(0.50), 3),
-        "p90_ms": round(pct(0.90), 3),
-        "p99_ms": round(pct(0.99), 3),
-        "mean_ms": round(statistics.fmean(ordered), 3),
-        "max_ms": round(ordered[-1], 3),
-    }
-
-
-def _gate(urls: list[str], tmp: Path, **options: Any) -> Any:
-    from edge_agent.outbox import MemoryOutbox
-    from gate.agent import OutboxAgent
-    from gate.options import GateOptions, ReaderSpec
-    from gate.service import GateService
-    from hardware.outputs import RecordingAlarm
-
-    settings: dict[str, Any] = {
-        "device_id": "gate-bench",
-        "readers": tuple(ReaderSpec(f"antenna-{n + 1}", url) for n, url in enumerate(urls)),
-        "groups": (tuple(range(len(urls))),),
-        "isil": OURS,
-        "quiet_time_s": 0.05,
-        "alarm_duration_s": 0.002,
-        "data_dir": tmp,
-        "reader_timeout_s": 1.0,
-    }
-    settings.update(options)
-    alarm = RecordingAlarm()
-    service = GateService(
-        GateOptions(**settings), agent=OutboxAgent(MemoryOutbox(), None, "gate-bench"), alarm=alarm
-    )
-    service.core.keep_alarm_log = True
-    return service, alarm
 
 
 def _latency(
     passages: int, *, identify_first: bool, reads: int = 10, antennas: int = 2
 ) -> dict[str, Any]:
     with Readers(antennas, air_time=True) as readers, tempfile.TemporaryDirectory() as tmp:
-        service, alarm = _gate(
+        service, alarm = make_gate(
             readers.urls,
             Path(tmp),
             identify_before_alarm=identify_first,
@@ -269,12 +110,12 @@ def _latency(
             "alarms": len(marks),
             "outputs_switched_on": len(switched_on),
             "tag_reads_per_s": round(total / done["seconds"], 1),
-            "decided_from_inventory": _stats_ms(from_inventory),
+            "decided_from_inventory": stats_ms(from_inventory),
         }
         if identify_first:
             # Tags the gate read before (they passed earlier) are decided from the inventory.
-            result["decided_after_identifying_read"] = _stats_ms(after_read)
-            result["software_from_last_reply"] = _stats_ms(software)
+            result["decided_after_identifying_read"] = stats_ms(after_read)
+            result["software_from_last_reply"] = stats_ms(software)
         return result
 
 
@@ -349,7 +190,7 @@ def _latency_baseline(passages: int, *, reads: int, antennas: int = 2) -> dict[s
     return {
         "antennas_polling_at_once": antennas,
         "tag_reads_per_s": round((reads_total[0] - reads_before) / done["seconds"], 1),
-        "decided_from_inventory": _stats_ms(samples),
+        "decided_from_inventory": stats_ms(samples),
     }
 
 
@@ -372,7 +213,7 @@ def _capacity(seconds: float) -> dict[str, Any]:
             while time.perf_counter() < end:
                 reads += len(left.inventory(afi=0x07)) + len(right.inventory(afi=0x07))
             baseline = reads / (time.perf_counter() - started)
-        service, _ = _gate(readers.urls, Path(tmp), full_scan_every=4, quiet_time_s=2.0)
+        service, _ = make_gate(readers.urls, Path(tmp), full_scan_every=4, quiet_time_s=2.0)
         service.start()
         try:
             service.wait_health(lambda h: h.reads_total >= 400, 30)  # warmed up, all decided
@@ -402,7 +243,7 @@ def _capacity(seconds: float) -> dict[str, Any]:
 
 def _capacity_churn(passages: int) -> dict[str, Any]:
     with Readers(2, air_time=False) as readers, tempfile.TemporaryDirectory() as tmp:
-        service, _ = _gate(readers.urls, Path(tmp), full_scan_every=2, quiet_time_s=0.2)
+        service, _ = make_gate(readers.urls, Path(tmp), full_scan_every=2, quiet_time_s=0.2)
         service.start()
         try:
             before = service.core.reads_total
