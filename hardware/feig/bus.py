@@ -69,19 +69,12 @@ class SharedBus:
                 self.opens += 1
             return _BusHandle(self, self._port, self._generation)
 
-    def close(self) -> None:
-        """Close the port (every handle on it fails from now on, until the next open)."""
-        with self._lock:
-            self._close_locked()
-
     def _give_up(self, generation: int) -> None:
         """A handle of ``generation`` is done with the port: close it unless reopened since."""
         with self._lock:
-            if generation == self._generation:
-                self._close_locked()
-
-    def _close_locked(self) -> None:
-        port, self._port = self._port, None
+            if generation != self._generation:
+                return
+            port, self._port = self._port, None
         if port is not None:
             close_transport(port)
 
@@ -102,7 +95,7 @@ class _BusHandle:
         if self._closed or not self._bus._current(self._generation):
             raise serial.SerialException(
                 "the shared bus port was closed (it failed for another reader on the bus, "
-                "or the bus was closed); reconnect to reopen it"
+                "or that reader was closed); reconnect to reopen it"
             )
         return self._port
 

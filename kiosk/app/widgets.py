@@ -279,10 +279,13 @@ class Keypad(BoxLayout):  # type: ignore[misc]
             if text:
                 _app().keypad_entered(self.mode, text)
         elif key in ("letters", "digits"):
-            self.letters = key == "letters" and self.letters_allowed and self.mode == "card"
+            self.letters = key == "letters" and self._offers_letters()
         else:
-            allowed = self.letters_allowed and self.mode == "card"
-            self.entered = typed(self.entered, key, letters=allowed)
+            self.entered = typed(self.entered, key, letters=self._offers_letters())
+
+    def _offers_letters(self) -> bool:
+        """Letters only for a card number, and only where the view allows them."""
+        return bool(self.letters_allowed) and self.mode == "card"
 
     def reset(self) -> None:
         """Forget what was typed and go back to the digits (the screen was left)."""
